@@ -1,0 +1,19 @@
+//! Vigil's benchmarks: harnesses that print a table and write their figures as JSON
+//! under `benches/results/`. See `benches/README.md` for what each one measures and
+//! how to run it.
+//!
+//! - [`update_latency`]: a join + aggregate view over 1M base rows; the median time
+//!   from a single-row UPDATE to the view reflecting it, next to recomputing the same
+//!   query from scratch with DataFusion.
+
+pub mod update_latency;
+
+use std::time::Duration;
+
+/// The `q`-quantile (0.0 ..= 1.0) of `samples`, which must not be empty.
+pub fn quantile(samples: &[Duration], q: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index]
+}

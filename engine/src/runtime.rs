@@ -1,0 +1,482 @@
+//! The timely runtime: worker threads, the commands that drive them, and peeks.
+//!
+//! ```text
+//!  Engine (any thread) ──Command──▶ worker 0 … worker N-1 (each runs every command)
+//!        ▲                              │ inputs, dataflows, arrangements
+//!        └────── peek replies ──────────┘ (each worker answers for its share of keys)
+//! ```
+//!
+//! Every worker receives every command in the same order, so all workers build the
+//! same dataflows. Table updates are spread over workers; arrangements exchange rows
+//! by hash, so each worker holds a share of every relation. A peek at time `t` waits
+//! in each worker until that relation's arrangement is complete through `t`, reads the
+//! worker's share, and replies; the engine merges the shares.
+//!
+//! Time is the caller's: [`Engine::update`] stamps updates with the current input
+//! time, and [`Engine::advance_to`] closes every time before its argument.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use differential_dataflow::input::{Input, InputSession};
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::trace::cursor::{Cursor, cursor_list};
+use differential_dataflow::trace::implementations::KeySpine;
+use futures::StreamExt;
+use futures::channel::mpsc;
+use timely::WorkerConfig;
+use timely::progress::Antichain;
+use timely::worker::Worker;
+
+use crate::plan::{Diff, GlobalId, Plan, Time};
+use crate::render::{ErrorLog, RenderContext};
+use crate::repr::Row;
+
+type RowTrace = TraceAgent<KeySpine<Row, Time, Diff>>;
+
+/// Errors from the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("could not start dataflow workers: {0}")]
+    Start(String),
+    #[error("the dataflow workers have stopped")]
+    Stopped,
+    #[error("relation u{0} is not in the engine")]
+    UnknownRelation(GlobalId),
+}
+
+/// What a worker is told to do.
+enum Command {
+    CreateTable {
+        id: GlobalId,
+        name: String,
+    },
+    CreateView {
+        id: GlobalId,
+        name: String,
+        plan: Arc<Plan>,
+    },
+    Drop {
+        id: GlobalId,
+    },
+    Update {
+        id: GlobalId,
+        updates: Arc<Vec<(Row, Diff)>>,
+    },
+    AdvanceTo(Time),
+    Peek {
+        id: GlobalId,
+        time: Time,
+        /// False when the caller only waits for the relation to be complete through `time`.
+        read: bool,
+        reply: mpsc::UnboundedSender<PeekReply>,
+    },
+    Shutdown,
+}
+
+type PeekReply = Result<Vec<(Row, Diff)>, EngineError>;
+
+type CommandReceiver = Receiver<Arc<Command>>;
+
+/// A handle on the running workers. Calls are serialized by the caller (the
+/// coordinator); the engine itself only fans commands out.
+pub struct Engine {
+    senders: Vec<Sender<Arc<Command>>>,
+    threads: Vec<Thread>,
+    guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
+    errors: ErrorLog,
+}
+
+impl Engine {
+    /// Starts `workers` timely worker threads in this process.
+    pub fn start(workers: usize) -> Result<Engine, EngineError> {
+        let workers = workers.max(1);
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| crossbeam_channel::unbounded::<Arc<Command>>())
+            .unzip();
+        // Each worker takes its own receiver when it starts.
+        let receivers: Arc<Mutex<Vec<Option<CommandReceiver>>>> =
+            Arc::new(Mutex::new(receivers.into_iter().map(Some).collect()));
+        let (thread_tx, thread_rx) = crossbeam_channel::unbounded::<(usize, Thread)>();
+        let errors = ErrorLog::default();
+        let worker_errors = errors.clone();
+
+        let config = timely::Config {
+            communication: timely::CommunicationConfig::Process(workers),
+            worker: WorkerConfig::default(),
+        };
+        let guards = timely::execute(config, move |worker| {
+            let index = worker.index();
+            let receiver = receivers.lock().ok().and_then(|mut r| r[index].take());
+            let Some(receiver) = receiver else { return };
+            if thread_tx.send((index, std::thread::current())).is_err() {
+                return;
+            }
+            WorkerState::new(worker, receiver, worker_errors.clone()).run();
+        })
+        .map_err(EngineError::Start)?;
+
+        let mut threads: Vec<Option<Thread>> = vec![None; workers];
+        for _ in 0..workers {
+            let (index, thread) = thread_rx
+                .recv_timeout(Duration::from_secs(30))
+                .map_err(|_| EngineError::Start("workers did not report in".into()))?;
+            threads[index] = Some(thread);
+        }
+        let threads = threads.into_iter().flatten().collect();
+        Ok(Engine {
+            senders,
+            threads,
+            guards: Mutex::new(Some(guards)),
+            errors,
+        })
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Rows that views could not compute.
+    pub fn errors(&self) -> &ErrorLog {
+        &self.errors
+    }
+
+    fn broadcast(&self, command: Command) -> Result<(), EngineError> {
+        let command = Arc::new(command);
+        for (sender, thread) in self.senders.iter().zip(&self.threads) {
+            sender
+                .send(command.clone())
+                .map_err(|_| EngineError::Stopped)?;
+            thread.unpark();
+        }
+        Ok(())
+    }
+
+    /// Adds an input relation with an arrangement that views and peeks read.
+    pub fn create_table(&self, id: GlobalId, name: &str) -> Result<(), EngineError> {
+        self.broadcast(Command::CreateTable {
+            id,
+            name: name.to_string(),
+        })
+    }
+
+    /// Builds the dataflow that maintains `plan` and arranges its output as `id`.
+    pub fn create_view(&self, id: GlobalId, name: &str, plan: Plan) -> Result<(), EngineError> {
+        self.broadcast(Command::CreateView {
+            id,
+            name: name.to_string(),
+            plan: Arc::new(plan),
+        })
+    }
+
+    /// Removes a relation and its dataflow. Dependents must be dropped first.
+    pub fn drop_relation(&self, id: GlobalId) -> Result<(), EngineError> {
+        self.broadcast(Command::Drop { id })
+    }
+
+    /// Applies updates to a table at the current input time.
+    pub fn update(&self, id: GlobalId, updates: Vec<(Row, Diff)>) -> Result<(), EngineError> {
+        self.broadcast(Command::Update {
+            id,
+            updates: Arc::new(updates),
+        })
+    }
+
+    /// Closes every time before `time`: updates after this call happen at `time` or later.
+    pub fn advance_to(&self, time: Time) -> Result<(), EngineError> {
+        self.broadcast(Command::AdvanceTo(time))
+    }
+
+    /// Starts reading relation `id` as of `time`, which must be before the last
+    /// [`advance_to`](Self::advance_to). The request reaches the workers before any
+    /// later command, so later compaction cannot overtake it; await the returned
+    /// [`PendingPeek`] for the rows.
+    pub fn peek(&self, id: GlobalId, time: Time) -> Result<PendingPeek, EngineError> {
+        self.send_peek(id, time, true)
+    }
+
+    /// Like [`peek`](Self::peek), but resolves to no rows: it only waits until relation
+    /// `id` is complete through `time` in every worker.
+    pub fn await_complete(&self, id: GlobalId, time: Time) -> Result<PendingPeek, EngineError> {
+        self.send_peek(id, time, false)
+    }
+
+    fn send_peek(&self, id: GlobalId, time: Time, read: bool) -> Result<PendingPeek, EngineError> {
+        let (reply, replies) = mpsc::unbounded();
+        self.broadcast(Command::Peek {
+            id,
+            time,
+            read,
+            reply,
+        })?;
+        Ok(PendingPeek {
+            replies,
+            workers: self.workers(),
+        })
+    }
+}
+
+/// A peek sent to the workers; resolves once every worker's share is complete
+/// through the peek's time.
+pub struct PendingPeek {
+    replies: mpsc::UnboundedReceiver<PeekReply>,
+    workers: usize,
+}
+
+impl PendingPeek {
+    /// The relation's rows, consolidated, with their (positive) multiplicities.
+    pub async fn rows(mut self) -> Result<Vec<(Row, Diff)>, EngineError> {
+        let mut rows = Vec::new();
+        for _ in 0..self.workers {
+            match self.replies.next().await {
+                Some(reply) => rows.extend(reply?),
+                None => return Err(EngineError::Stopped),
+            }
+        }
+        Ok(rows)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.broadcast(Command::Shutdown);
+        if let Some(guards) = self.guards.lock().ok().and_then(|mut g| g.take()) {
+            drop(guards.join());
+        }
+    }
+}
+
+/// A relation as one worker holds it.
+struct Relation {
+    trace: RowTrace,
+    /// The table's input, for tables.
+    input: Option<InputSession<Time, Row, Diff>>,
+    dataflow: usize,
+}
+
+struct WaitingPeek {
+    id: GlobalId,
+    time: Time,
+    read: bool,
+    reply: mpsc::UnboundedSender<PeekReply>,
+}
+
+struct WorkerState<'w> {
+    worker: &'w mut Worker,
+    commands: Receiver<Arc<Command>>,
+    relations: BTreeMap<GlobalId, Relation>,
+    peeks: Vec<WaitingPeek>,
+    time: Time,
+    errors: ErrorLog,
+}
+
+impl<'w> WorkerState<'w> {
+    fn new(worker: &'w mut Worker, commands: Receiver<Arc<Command>>, errors: ErrorLog) -> Self {
+        WorkerState {
+            worker,
+            commands,
+            relations: BTreeMap::new(),
+            peeks: Vec::new(),
+            time: 0,
+            errors,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            while let Ok(command) = self.commands.try_recv() {
+                if !self.handle(&command) {
+                    return;
+                }
+            }
+            let park = if self.peeks.is_empty() {
+                Some(Duration::from_millis(100))
+            } else {
+                Some(Duration::ZERO)
+            };
+            self.worker.step_or_park(park);
+            self.answer_peeks();
+        }
+    }
+
+    /// Runs one command; false on shutdown.
+    fn handle(&mut self, command: &Command) -> bool {
+        match command {
+            Command::CreateTable { id, name } => self.create_table(*id, name),
+            Command::CreateView { id, name, plan } => self.create_view(*id, name, plan),
+            Command::Drop { id } => {
+                if let Some(relation) = self.relations.remove(id) {
+                    let dataflow = relation.dataflow;
+                    drop(relation);
+                    self.worker.drop_dataflow(dataflow);
+                }
+            }
+            Command::Update { id, updates } => {
+                let (index, peers) = (self.worker.index(), self.worker.peers());
+                if let Some(input) = self.relations.get_mut(id).and_then(|r| r.input.as_mut()) {
+                    for (row, diff) in updates.iter().skip(index).step_by(peers) {
+                        input.update(row.clone(), *diff);
+                    }
+                }
+            }
+            Command::AdvanceTo(time) => self.advance_to(*time),
+            Command::Peek {
+                id,
+                time,
+                read,
+                reply,
+            } => {
+                self.peeks.push(WaitingPeek {
+                    id: *id,
+                    time: *time,
+                    read: *read,
+                    reply: reply.clone(),
+                });
+                self.answer_peeks();
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    fn create_table(&mut self, id: GlobalId, name: &str) {
+        let dataflow = self.worker.next_dataflow_index();
+        let (mut input, trace) = self
+            .worker
+            .dataflow_named(&format!("table {name}"), |scope| {
+                let (input, rows) = scope.new_collection::<Row, Diff>();
+                let arranged = rows.arrange_by_self_named(&format!("arrange {name}"));
+                (input, arranged.trace)
+            });
+        input.advance_to(self.time);
+        input.flush();
+        self.relations.insert(
+            id,
+            Relation {
+                trace,
+                input: Some(input),
+                dataflow,
+            },
+        );
+    }
+
+    fn create_view(&mut self, id: GlobalId, name: &str, plan: &Plan) {
+        let dataflow = self.worker.next_dataflow_index();
+        let errors = self.errors.clone();
+        let relations = &mut self.relations;
+        let trace = self
+            .worker
+            .dataflow_named(&format!("view {name}"), |scope| {
+                let mut imports = BTreeMap::new();
+                for dep in plan.depends_on() {
+                    if let Some(relation) = relations.get_mut(&dep) {
+                        let arranged = relation
+                            .trace
+                            .import_named(scope, &format!("import u{dep}"));
+                        imports
+                            .insert(dep, arranged.as_collection(|row: &Row, _: &()| row.clone()));
+                    }
+                }
+                let ctx = RenderContext {
+                    scope,
+                    imports,
+                    name: name.to_string(),
+                    errors,
+                };
+                let output = ctx.render(plan);
+                output
+                    .arrange_by_self_named(&format!("arrange {name}"))
+                    .trace
+            });
+        self.relations.insert(
+            id,
+            Relation {
+                trace,
+                input: None,
+                dataflow,
+            },
+        );
+    }
+
+    fn advance_to(&mut self, time: Time) {
+        if time <= self.time {
+            return;
+        }
+        self.time = time;
+        for relation in self.relations.values_mut() {
+            if let Some(input) = relation.input.as_mut() {
+                input.advance_to(time);
+                input.flush();
+            }
+        }
+        self.compact();
+    }
+
+    /// Lets arrangements forget history no peek can still ask for.
+    fn compact(&mut self) {
+        let oldest_peek = self.peeks.iter().map(|p| p.time).min();
+        let since = oldest_peek
+            .unwrap_or(Time::MAX)
+            .min(self.time.saturating_sub(1));
+        let frontier = Antichain::from_elem(since);
+        for relation in self.relations.values_mut() {
+            let current = relation.trace.get_logical_compaction().to_owned();
+            if current.less_equal(&since) {
+                relation.trace.set_logical_compaction(frontier.borrow());
+                relation.trace.set_physical_compaction(frontier.borrow());
+            }
+        }
+    }
+
+    fn answer_peeks(&mut self) {
+        let mut waiting = Vec::new();
+        for peek in std::mem::take(&mut self.peeks) {
+            let Some(relation) = self.relations.get_mut(&peek.id) else {
+                let _ = peek
+                    .reply
+                    .unbounded_send(Err(EngineError::UnknownRelation(peek.id)));
+                continue;
+            };
+            let mut upper = Antichain::new();
+            relation.trace.read_upper(&mut upper);
+            if upper.less_equal(&peek.time) {
+                waiting.push(peek);
+                continue;
+            }
+            let rows = if peek.read {
+                read_at(&mut relation.trace, peek.time)
+            } else {
+                Vec::new()
+            };
+            let _ = peek.reply.unbounded_send(Ok(rows));
+        }
+        self.peeks = waiting;
+    }
+}
+
+/// The consolidated contents of this worker's share of `trace` as of `time`.
+fn read_at(trace: &mut RowTrace, time: Time) -> Vec<(Row, Diff)> {
+    let mut rows = Vec::new();
+    let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
+        return rows;
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    while let Some(row) = cursor.get_key(&storage) {
+        let mut count: Diff = 0;
+        cursor.map_times(&storage, |t, diff| {
+            if *t <= time {
+                count += *diff;
+            }
+        });
+        if count != 0 {
+            rows.push((row.clone(), count));
+        }
+        cursor.step_key(&storage);
+    }
+    rows
+}

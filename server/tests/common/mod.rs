@@ -1,0 +1,150 @@
+//! A throwaway `vigil serve` for end-to-end tests.
+//!
+//! [`VigilServer::start`] picks a free loopback port and a fresh temporary data
+//! directory, spawns the `vigil` binary that cargo built for this test target, and
+//! returns once the server accepts TCP connections (polled against a deadline, so a
+//! slow start costs only the time it takes). Dropping the guard kills the process,
+//! also when the test panics, and removes the directory.
+
+#![allow(dead_code)] // each test target uses a different part of this module
+
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tempfile::TempDir;
+
+/// How long a server may take to accept its first connection. Generous, because
+/// a debug build opening its catalog on a loaded 2-core machine is slow.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Attempts to start when the server exits early, which is what a port taken in
+/// the gap between choosing it and the server binding it looks like.
+const START_ATTEMPTS: u32 = 3;
+
+/// Lines of the server's output shown when something fails.
+const LOG_TAIL_LINES: usize = 40;
+
+/// A running `vigil serve` process with its own port and data directory.
+pub struct VigilServer {
+    child: Child,
+    port: u16,
+    /// Removed when the guard drops, after the process is gone.
+    dir: TempDir,
+}
+
+impl VigilServer {
+    /// Starts `vigil serve --workers WORKERS` and waits until it listens.
+    pub fn start(workers: usize) -> anyhow::Result<VigilServer> {
+        let mut last_error = None;
+        for _ in 0..START_ATTEMPTS {
+            let mut server = Self::spawn(workers)?;
+            match server.wait_until_listening() {
+                Ok(()) => return Ok(server),
+                // Only an early exit may be a lost race for the port; a server
+                // that runs but never listens will not do better next time.
+                Err(e) if server.exit_status().is_some() => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.expect("at least one attempt"))
+    }
+
+    fn spawn(workers: usize) -> anyhow::Result<VigilServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("vigil-test-")
+            .tempdir()
+            .context("creating a temporary directory")?;
+        let port = free_port()?;
+        let log = File::create(dir.path().join("server.log"))?;
+        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--workers")
+            .arg(workers.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("spawning vigil serve")?;
+        Ok(VigilServer { child, port, dir })
+    }
+
+    fn wait_until_listening(&mut self) -> anyhow::Result<()> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        loop {
+            if let Some(status) = self.exit_status() {
+                bail!(
+                    "vigil serve exited with {status} before listening on {addr}\n{}",
+                    self.log_tail()
+                );
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "vigil serve did not accept connections on {addr} within {STARTUP_DEADLINE:?}\n{}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A libpq-style connection string for tokio-postgres.
+    pub fn conninfo(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=vigil dbname=vigil connect_timeout=10",
+            self.port
+        )
+    }
+
+    /// A scratch directory that lives as long as the server (the data directory
+    /// is its `data` subdirectory), for files a test hands to a client.
+    pub fn scratch_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `Some` once the process has exited.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The last lines the server printed, labelled, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+        format!(
+            "--- vigil serve output (last {} lines) ---\n{}\n--- end of vigil serve output ---",
+            tail.len(),
+            tail.join("\n")
+        )
+    }
+}
+
+impl Drop for VigilServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nothing listens on right now. The server binds it a moment
+/// later; [`START_ATTEMPTS`] covers the rare case that someone else got there first.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}

@@ -1,0 +1,1328 @@
+//! The coordinator: owns the catalog, the storage and the engine, sequences writes
+//! and chooses timestamps.
+//!
+//! ```text
+//!  write:  lock ─▶ plan (DataFusion) ─▶ compute row changes over snapshots ─▶ check
+//!          constraints ─▶ commit to redb (durable) ─▶ engine.update at `upper` ─▶
+//!          engine.advance_to(next) ─▶ unlock ─▶ acknowledge
+//!  read:   plan ─▶ lock: peek every scanned relation at `upper - 1` ─▶ unlock ─▶
+//!          await the peeks ─▶ DataFusion executes over the snapshots
+//! ```
+//!
+//! `upper` is the engine's input frontier: every time before it is closed, so a read
+//! at `upper - 1` sees every acknowledged write. Writes are serialized by the state
+//! lock; peeks are sent while holding it, so compaction (which follows `advance_to`)
+//! never overtakes a read. A ticker advances `upper` with the wall clock.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableType, WriteOp};
+use datafusion::sql::sqlparser::ast::{
+    self, ColumnOption, CopySource, CopyTarget, CreateTable, CreateView, ExactNumberInfo,
+    ObjectName, ObjectType, Statement, TableConstraint,
+};
+use tokio::sync::Mutex;
+use vigil_engine::repr::arrow::{
+    batch_to_rows, datum_to_scalar_value, desc_of_schema, rows_to_batch, scalar_type_of_field,
+    to_arrow_schema,
+};
+use vigil_engine::repr::text::canonical_jsonb;
+use vigil_engine::repr::{Column, DEFAULT_NUMERIC, Datum, RelationDesc, Row, ScalarType};
+use vigil_engine::{Diff, Engine, GlobalId, Time};
+
+use crate::SqlError;
+use crate::catalog::{Catalog, Entry, ItemDef, ItemKind};
+use crate::context::{PlanContext, VigilTable, scanned_relations};
+use crate::copy::CopyFormat;
+use crate::lower::{check_deterministic, lower};
+use crate::session::{CommandTag, Config, ExecuteResponse};
+use crate::storage::{RowKey, Storage, WriteBatch};
+
+pub(crate) struct Inner {
+    engine: Engine,
+    storage: Storage,
+    state: Mutex<State>,
+}
+
+struct State {
+    catalog: Catalog,
+    next_id: GlobalId,
+    /// Every time before `upper` is closed in the engine.
+    upper: Time,
+}
+
+/// A `COPY … FROM STDIN` waiting for its data.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingCopy {
+    table: GlobalId,
+    /// Positions in the table of the columns the data holds.
+    positions: Vec<usize>,
+    columns: Vec<Column>,
+    format: CopyFormat,
+}
+
+fn now_ms() -> Time {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Time)
+        .unwrap_or(0)
+}
+
+/// How often the ticker advances the engine's clock.
+const TICK: Duration = Duration::from_millis(10);
+
+impl Inner {
+    pub(crate) fn open(config: &Config) -> Result<Arc<Inner>, SqlError> {
+        let storage = Storage::open(&config.data_dir)?;
+        let engine = Engine::start(config.workers).map_err(|e| SqlError::Engine(e.to_string()))?;
+        let (items, next_id) = storage.catalog::<ItemDef>()?;
+        let inner = Arc::new(Inner {
+            engine,
+            storage,
+            state: Mutex::new(State {
+                catalog: Catalog::default(),
+                next_id,
+                upper: 1,
+            }),
+        });
+        {
+            let mut state = inner.state.blocking_lock_or_try()?;
+            for (id, def) in items {
+                let name = def.name.clone();
+                futures::executor::block_on(inner.install(&mut state, id, def, true))
+                    .map_err(|e| SqlError::Storage(format!("cannot restore {name}: {e}")))?;
+            }
+            inner.advance(&mut state)?;
+        }
+        spawn_ticker(Arc::downgrade(&inner));
+        Ok(inner)
+    }
+
+    /// Makes a catalog item live: registers it for planning and, for tables and
+    /// materialized views, builds its dataflow. `restore` loads a table's stored rows.
+    async fn install(
+        &self,
+        state: &mut State,
+        id: GlobalId,
+        def: ItemDef,
+        restore: bool,
+    ) -> Result<(), SqlError> {
+        let provider: Arc<dyn datafusion::catalog::TableProvider> = match &def.kind {
+            ItemKind::Table { .. } => {
+                self.engine
+                    .create_table(id, &def.name)
+                    .map_err(engine_error)?;
+                if restore {
+                    let rows = self.storage.table_rows(id)?;
+                    self.engine.update(id, rows).map_err(engine_error)?;
+                }
+                Arc::new(VigilTable {
+                    id,
+                    schema: to_arrow_schema(&def.desc),
+                    table_type: TableType::Base,
+                })
+            }
+            ItemKind::View { query } => {
+                let ctx = PlanContext::new(&state.catalog);
+                let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
+                Arc::new(ViewTable::new(plan, Some(def.create_sql.clone())))
+            }
+            ItemKind::MaterializedView { query } => {
+                let ctx = PlanContext::new(&state.catalog);
+                let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
+                let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;
+                let dataflow = lower(&optimized)?;
+                self.engine
+                    .create_view(id, &def.name, dataflow)
+                    .map_err(engine_error)?;
+                Arc::new(VigilTable {
+                    id,
+                    schema: Arc::new(optimized.schema().as_arrow().clone()),
+                    table_type: TableType::View,
+                })
+            }
+        };
+        state.catalog.insert(Entry { id, def, provider });
+        Ok(())
+    }
+
+    /// Closes the current time: later writes happen at a later time.
+    fn advance(&self, state: &mut State) -> Result<(), SqlError> {
+        let next = now_ms().max(state.upper + 1);
+        self.engine.advance_to(next).map_err(engine_error)?;
+        state.upper = next;
+        Ok(())
+    }
+
+    async fn catalog(&self) -> Catalog {
+        self.state.lock().await.catalog.clone()
+    }
+
+    /// Peeks every relation `plan` scans at one time and hands the rows to `ctx`.
+    /// With `state` given (a write in progress) the caller already holds the lock.
+    async fn read_snapshots(
+        &self,
+        ctx: &PlanContext,
+        catalog: &Catalog,
+        plan: &LogicalPlan,
+        state: Option<&State>,
+    ) -> Result<(), SqlError> {
+        let mut ids = scanned_relations(plan).map_err(from_datafusion)?;
+        ids.retain(|id| !ctx.snapshots.contains(*id));
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let pending = {
+            let guard;
+            let state = match state {
+                Some(state) => state,
+                None => {
+                    guard = self.state.lock().await;
+                    &*guard
+                }
+            };
+            let time = state.upper - 1;
+            ids.iter()
+                .map(|&id| Ok((id, self.engine.peek(id, time).map_err(engine_error)?)))
+                .collect::<Result<Vec<_>, SqlError>>()?
+        };
+        for (id, peek) in pending {
+            let rows = peek.rows().await.map_err(engine_error)?;
+            let entry = catalog
+                .get(id)
+                .ok_or_else(|| SqlError::UnknownRelation(format!("u{id}")))?;
+            let batches = snapshot_batches(&entry.provider.schema(), rows)?;
+            ctx.snapshots.insert(id, batches);
+        }
+        Ok(())
+    }
+
+    /// Runs a query plan over snapshots and returns its rows.
+    async fn query(
+        &self,
+        ctx: &PlanContext,
+        catalog: &Catalog,
+        plan: LogicalPlan,
+        state: Option<&State>,
+    ) -> Result<(RelationDesc, Vec<Row>), SqlError> {
+        self.read_snapshots(ctx, catalog, &plan, state).await?;
+        let (schema, batches) = ctx.execute(plan).await.map_err(from_datafusion)?;
+        result_rows(&schema, &batches)
+    }
+
+    pub(crate) async fn select(
+        &self,
+        statement: Statement,
+        params: Option<&[Datum]>,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let catalog = self.catalog().await;
+        let ctx = PlanContext::new(&catalog);
+        let plan = bind(ctx.plan(statement).await?, params)?;
+        let (desc, rows) = self.query(&ctx, &catalog, plan, None).await?;
+        Ok(ExecuteResponse::Rows { desc, rows })
+    }
+
+    pub(crate) async fn describe(
+        &self,
+        statement: Statement,
+    ) -> Result<(Vec<Option<ScalarType>>, Option<RelationDesc>), SqlError> {
+        let returns_rows = matches!(statement, Statement::Query(_));
+        let ctx = PlanContext::new(&self.catalog().await);
+        let plan = ctx.plan(statement).await?;
+        // Fields, not types: a jsonb column's field carries the metadata that says so.
+        let fields = plan.get_parameter_fields().map_err(from_datafusion)?;
+        let count = fields
+            .keys()
+            .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
+            .max()
+            .unwrap_or(0);
+        let params = (1..=count)
+            .map(|n| {
+                let field = fields.get(&format!("${n}")).cloned().flatten()?;
+                scalar_type_of_field(&field).ok()
+            })
+            .collect();
+        let desc = if returns_rows {
+            Some(output_desc(plan.schema().as_arrow()))
+        } else {
+            None
+        };
+        Ok((params, desc))
+    }
+
+    pub(crate) async fn dml(
+        &self,
+        statement: Statement,
+        params: Option<&[Datum]>,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let mut state = self.state.lock().await;
+        let catalog = for_writes(&state.catalog);
+        let ctx = PlanContext::new(&catalog);
+        let plan = bind(ctx.plan(statement).await?, params)?;
+        let LogicalPlan::Dml(dml) = plan else {
+            return Err(SqlError::Unsupported(format!(
+                "statement {}",
+                plan.display()
+            )));
+        };
+        let entry = table_entry(&catalog, dml.table_name.table())?;
+        let input = dml.input.as_ref().clone();
+        if matches!(dml.op, WriteOp::Update | WriteOp::Delete) {
+            self.read_by_primary_key(&ctx, &entry, &input)?;
+        }
+        let (tag, updates) = match &dml.op {
+            WriteOp::Insert(InsertOp::Append) => {
+                let (_, rows) = self.query(&ctx, &catalog, input, Some(&state)).await?;
+                (
+                    "INSERT",
+                    rows.into_iter().map(|r| (r, 1)).collect::<Vec<_>>(),
+                )
+            }
+            WriteOp::Delete => {
+                let (_, rows) = self.query(&ctx, &catalog, input, Some(&state)).await?;
+                ("DELETE", rows.into_iter().map(|r| (r, -1)).collect())
+            }
+            WriteOp::Update => {
+                let plan = old_and_new(&input, entry.def.desc.arity())?;
+                let (_, rows) = self.query(&ctx, &catalog, plan, Some(&state)).await?;
+                let arity = entry.def.desc.arity();
+                let mut updates = Vec::with_capacity(rows.len() * 2);
+                for mut row in rows {
+                    let new = row.split_off(arity);
+                    updates.push((row, -1));
+                    updates.push((new, 1));
+                }
+                ("UPDATE", updates)
+            }
+            other => return Err(SqlError::Unsupported(format!("{other}"))),
+        };
+        let count = updates
+            .iter()
+            .filter(|(_, d)| if tag == "UPDATE" { *d > 0 } else { true })
+            .count() as u64;
+        self.write(&mut state, &entry, updates)?;
+        let command = if tag == "INSERT" {
+            "INSERT 0".to_string()
+        } else {
+            tag.to_string()
+        };
+        Ok(ExecuteResponse::Command(CommandTag {
+            command,
+            rows: Some(count),
+        }))
+    }
+
+    /// When an UPDATE or DELETE pins every primary key column to a constant, reads that
+    /// one row from storage instead of peeking the whole table; the statement's own
+    /// filter still applies on top. Storage and the arrangement agree, because writes
+    /// are serialized by the state lock the caller holds.
+    fn read_by_primary_key(
+        &self,
+        ctx: &PlanContext,
+        entry: &Entry,
+        input: &LogicalPlan,
+    ) -> Result<(), SqlError> {
+        let ItemKind::Table { primary_key } = &entry.def.kind else {
+            return Ok(());
+        };
+        if primary_key.is_empty() {
+            return Ok(());
+        }
+        let Some(key) = pinned_key(input, entry, primary_key) else {
+            return Ok(());
+        };
+        let rows: Vec<(Row, Diff)> = self
+            .storage
+            .lookup(entry.id, &key)?
+            .map(|row| (row, 1))
+            .into_iter()
+            .collect();
+        ctx.snapshots
+            .insert(entry.id, snapshot_batches(&entry.provider.schema(), rows)?);
+        Ok(())
+    }
+
+    /// Checks constraints, then makes the changes durable and visible.
+    fn write(
+        &self,
+        state: &mut State,
+        entry: &Entry,
+        updates: Vec<(Row, Diff)>,
+    ) -> Result<(), SqlError> {
+        let ItemKind::Table { primary_key } = &entry.def.kind else {
+            return Err(SqlError::WrongObjectType {
+                name: entry.def.name.clone(),
+                expected: "table",
+            });
+        };
+        let desc = &entry.def.desc;
+        let updates = updates
+            .into_iter()
+            .map(|(row, diff)| Ok((conform(row, desc, &entry.def.name, diff > 0)?, diff)))
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let row_key = if primary_key.is_empty() {
+            RowKey::WholeRow
+        } else {
+            self.check_unique(entry, primary_key, &updates)?;
+            RowKey::Primary(primary_key.clone())
+        };
+        let mut batch = WriteBatch::default();
+        batch.update_rows(entry.id, row_key, updates.clone());
+        self.storage.commit(batch)?;
+        self.engine
+            .update(entry.id, updates)
+            .map_err(engine_error)?;
+        self.advance(state)
+    }
+
+    fn check_unique(
+        &self,
+        entry: &Entry,
+        primary_key: &[usize],
+        updates: &[(Row, Diff)],
+    ) -> Result<(), SqlError> {
+        let mut delta: BTreeMap<Row, Diff> = BTreeMap::new();
+        for (row, diff) in updates {
+            let key: Row = primary_key.iter().map(|&c| row[c].clone()).collect();
+            *delta.entry(key).or_default() += diff;
+        }
+        for (key, diff) in delta {
+            if diff <= 0 {
+                continue;
+            }
+            let existing = Diff::from(self.storage.lookup(entry.id, &key)?.is_some());
+            if existing + diff > 1 {
+                let columns: Vec<&str> = primary_key
+                    .iter()
+                    .map(|&c| entry.def.desc.columns[c].name.as_str())
+                    .collect();
+                let values: Vec<String> = key
+                    .iter()
+                    .map(|d| {
+                        vigil_engine::repr::text::datum_to_text(d).unwrap_or_else(|| "NULL".into())
+                    })
+                    .collect();
+                return Err(SqlError::UniqueViolation {
+                    constraint: format!("{}_pkey", entry.def.name),
+                    key: format!("({})=({})", columns.join(", "), values.join(", ")),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn create_table(
+        &self,
+        create: CreateTable,
+        sql: &str,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let name = object_name(&create.name)?;
+        let mut state = self.state.lock().await;
+        if state.catalog.resolve(&name).is_some() {
+            if create.if_not_exists {
+                return Ok(command("CREATE TABLE"));
+            }
+            return Err(SqlError::DuplicateRelation(name));
+        }
+        let mut columns: Vec<Column> = Vec::new();
+        let mut primary_key: Vec<usize> = Vec::new();
+        for def in &create.columns {
+            let column_name = normalize(&def.name);
+            if columns.iter().any(|c| c.name == column_name) {
+                return Err(SqlError::DuplicateColumn(column_name));
+            }
+            let mut nullable = true;
+            for option in &def.options {
+                match &option.option {
+                    ColumnOption::Null => {}
+                    ColumnOption::NotNull => nullable = false,
+                    ColumnOption::PrimaryKey(_) => {
+                        nullable = false;
+                        primary_key.push(columns.len());
+                    }
+                    other => return Err(SqlError::Unsupported(format!("column option {other}"))),
+                }
+            }
+            columns.push(Column {
+                name: column_name,
+                ty: scalar_type_of_sql(&def.data_type)?,
+                nullable,
+            });
+        }
+        for constraint in &create.constraints {
+            match constraint {
+                TableConstraint::PrimaryKey(pk) => {
+                    if !primary_key.is_empty() {
+                        return Err(SqlError::Plan(format!(
+                            "multiple primary keys for table \"{name}\" are not allowed"
+                        )));
+                    }
+                    for index_column in &pk.columns {
+                        let column_name = match &index_column.column.expr {
+                            ast::Expr::Identifier(ident) => normalize(ident),
+                            other => {
+                                return Err(SqlError::Unsupported(format!(
+                                    "primary key expression {other}"
+                                )));
+                            }
+                        };
+                        let position = columns
+                            .iter()
+                            .position(|c| c.name == column_name)
+                            .ok_or_else(|| SqlError::UnknownColumn {
+                                relation: name.clone(),
+                                column: column_name.clone(),
+                            })?;
+                        columns[position].nullable = false;
+                        primary_key.push(position);
+                    }
+                }
+                other => return Err(SqlError::Unsupported(format!("constraint {other}"))),
+            }
+        }
+        let def = ItemDef {
+            name,
+            kind: ItemKind::Table { primary_key },
+            desc: RelationDesc::new(columns),
+            create_sql: sql.to_string(),
+            depends_on: Vec::new(),
+        };
+        self.create_item(&mut state, def).await?;
+        Ok(command("CREATE TABLE"))
+    }
+
+    /// Persists a new item, then makes it live.
+    async fn create_item(&self, state: &mut State, def: ItemDef) -> Result<GlobalId, SqlError> {
+        let id = state.next_id;
+        let mut batch = WriteBatch::default();
+        batch.put_catalog_item(id, &def)?;
+        batch.set_next_id(id + 1);
+        self.storage.commit(batch)?;
+        state.next_id = id + 1;
+        self.install(state, id, def, false).await?;
+        Ok(id)
+    }
+
+    pub(crate) async fn create_view(
+        &self,
+        create: CreateView,
+        sql: &str,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let name = object_name(&create.name)?;
+        let tag = if create.materialized {
+            "CREATE MATERIALIZED VIEW"
+        } else {
+            "CREATE VIEW"
+        };
+        if create.or_replace {
+            return Err(SqlError::Unsupported("CREATE OR REPLACE VIEW".into()));
+        }
+        let mut state = self.state.lock().await;
+        if state.catalog.resolve(&name).is_some() {
+            if create.if_not_exists {
+                return Ok(command(tag));
+            }
+            return Err(SqlError::DuplicateRelation(name));
+        }
+        let query = view_query(&create);
+        let ctx = PlanContext::new(&state.catalog);
+        let plan = ctx.plan(crate::parse::parse_one(&query)?).await?;
+        let depends_on = ctx.named_relations();
+        let schema = plan.schema().as_arrow().clone();
+        let mut desc = desc_of_schema(&schema).map_err(|e| SqlError::Unsupported(e.to_string()))?;
+        let mut seen = std::collections::BTreeSet::new();
+        for column in &mut desc.columns {
+            if !seen.insert(column.name.clone()) {
+                return Err(SqlError::DuplicateColumn(column.name.clone()));
+            }
+        }
+        let kind = if create.materialized {
+            check_deterministic(&plan)?;
+            let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;
+            // Fail here, not in the dataflow, if the plan cannot be maintained.
+            lower(&optimized)?;
+            desc = desc_of_schema(optimized.schema().as_arrow())
+                .map_err(|e| SqlError::Unsupported(e.to_string()))?;
+            ItemKind::MaterializedView { query }
+        } else {
+            ItemKind::View { query }
+        };
+        let def = ItemDef {
+            name,
+            kind,
+            desc,
+            create_sql: sql.to_string(),
+            depends_on,
+        };
+        self.create_item(&mut state, def).await?;
+        Ok(command(tag))
+    }
+
+    pub(crate) async fn drop_items(
+        &self,
+        object_type: ObjectType,
+        if_exists: bool,
+        names: &[ObjectName],
+        cascade: bool,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let (expected, tag) = match object_type {
+            ObjectType::Table => ("table", "DROP TABLE"),
+            ObjectType::View => ("view", "DROP VIEW"),
+            ObjectType::MaterializedView => ("materialized view", "DROP MATERIALIZED VIEW"),
+            other => return Err(SqlError::Unsupported(format!("DROP {other}"))),
+        };
+        let mut state = self.state.lock().await;
+        let mut batch = WriteBatch::default();
+        let mut to_drop: Vec<GlobalId> = Vec::new();
+        for name in names {
+            let name = object_name(name)?;
+            let Some(entry) = state.catalog.resolve(&name) else {
+                if if_exists {
+                    continue;
+                }
+                return Err(SqlError::UnknownRelation(name));
+            };
+            if entry.def.kind.noun() != expected {
+                return Err(SqlError::WrongObjectType { name, expected });
+            }
+            let order = state.catalog.drop_order(entry.id);
+            if order.len() > 1 && !cascade {
+                let dependents = order
+                    .iter()
+                    .filter(|&&id| id != entry.id)
+                    .filter_map(|&id| state.catalog.get(id))
+                    .map(|e| format!("{} {}", e.def.kind.noun(), e.def.name))
+                    .collect();
+                return Err(SqlError::DependentObjects {
+                    name: format!("{expected} {name}"),
+                    dependents,
+                });
+            }
+            for id in order {
+                if !to_drop.contains(&id) {
+                    to_drop.push(id);
+                }
+            }
+        }
+        for &id in &to_drop {
+            batch.delete_catalog_item(id);
+        }
+        self.storage.commit(batch)?;
+        for id in to_drop {
+            if let Some(entry) = state.catalog.remove(id)
+                && !matches!(entry.def.kind, ItemKind::View { .. })
+            {
+                self.engine.drop_relation(id).map_err(engine_error)?;
+            }
+        }
+        Ok(command(tag))
+    }
+
+    pub(crate) async fn start_copy(
+        &self,
+        statement: Statement,
+    ) -> Result<(ExecuteResponse, PendingCopy), SqlError> {
+        let Statement::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            ..
+        } = statement
+        else {
+            return Err(SqlError::Unsupported("this COPY".into()));
+        };
+        let CopySource::Table {
+            table_name,
+            columns,
+        } = source
+        else {
+            return Err(SqlError::Unsupported("COPY (query)".into()));
+        };
+        if to || !matches!(target, CopyTarget::Stdin) {
+            return Err(SqlError::Unsupported(
+                "COPY other than FROM STDIN (use SELECT or SUBSCRIBE to read data)".into(),
+            ));
+        }
+        let format = CopyFormat::from_options(&options, &legacy_options)?;
+        let catalog = self.catalog().await;
+        let entry = table_entry(&catalog, &object_name(&table_name)?)?;
+        let desc = &entry.def.desc;
+        let positions = if columns.is_empty() {
+            (0..desc.arity()).collect()
+        } else {
+            columns
+                .iter()
+                .map(|ident| {
+                    let name = normalize(ident);
+                    desc.position(&name).ok_or_else(|| SqlError::UnknownColumn {
+                        relation: entry.def.name.clone(),
+                        column: name,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let copy_columns: Vec<Column> =
+            positions.iter().map(|&p| desc.columns[p].clone()).collect();
+        let response = ExecuteResponse::CopyIn {
+            table: entry.def.name.clone(),
+            columns: copy_columns.clone(),
+        };
+        Ok((
+            response,
+            PendingCopy {
+                table: entry.id,
+                positions,
+                columns: copy_columns,
+                format,
+            },
+        ))
+    }
+
+    pub(crate) async fn finish_copy(
+        &self,
+        copy: &PendingCopy,
+        data: &[u8],
+    ) -> Result<u64, SqlError> {
+        let decoded = copy.format.decode(data, &copy.columns)?;
+        let mut state = self.state.lock().await;
+        let entry = state
+            .catalog
+            .get(copy.table)
+            .cloned()
+            .ok_or_else(|| SqlError::UnknownRelation(format!("u{}", copy.table)))?;
+        let arity = entry.def.desc.arity();
+        let count = decoded.len() as u64;
+        let updates = decoded
+            .into_iter()
+            .map(|values| {
+                let mut row = vec![Datum::Null; arity];
+                for (value, &position) in values.into_iter().zip(&copy.positions) {
+                    row[position] = value;
+                }
+                (row, 1)
+            })
+            .collect();
+        self.write(&mut state, &entry, updates)?;
+        Ok(count)
+    }
+
+    pub(crate) async fn explain(&self, query: &str) -> Result<ExecuteResponse, SqlError> {
+        let catalog = self.catalog().await;
+        let ctx = PlanContext::new(&catalog);
+        let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
+        check_deterministic(&plan)?;
+        let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;
+        let dataflow = lower(&optimized)?;
+        Ok(text_rows(
+            "QUERY PLAN",
+            dataflow.to_string().lines().map(str::to_string).collect(),
+        ))
+    }
+
+    pub(crate) async fn explain_view(&self, name: &str) -> Result<ExecuteResponse, SqlError> {
+        let catalog = self.catalog().await;
+        let entry = catalog
+            .resolve(name)
+            .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
+        match &entry.def.kind {
+            ItemKind::MaterializedView { query } => self.explain(query).await,
+            _ => Err(SqlError::WrongObjectType {
+                name: name.to_string(),
+                expected: "materialized view",
+            }),
+        }
+    }
+
+    pub(crate) async fn await_current(&self, name: &str) -> Result<(), SqlError> {
+        let pending = {
+            let state = self.state.lock().await;
+            let entry = state
+                .catalog
+                .resolve(name)
+                .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
+            if matches!(entry.def.kind, ItemKind::View { .. }) {
+                return Err(SqlError::WrongObjectType {
+                    name: name.to_string(),
+                    expected: "table or materialized view",
+                });
+            }
+            self.engine
+                .await_complete(entry.id, state.upper - 1)
+                .map_err(engine_error)?
+        };
+        pending.rows().await.map_err(engine_error)?;
+        Ok(())
+    }
+
+    pub(crate) async fn show_relations(&self, noun: &str) -> Result<ExecuteResponse, SqlError> {
+        let catalog = self.catalog().await;
+        let mut names: Vec<String> = catalog
+            .entries()
+            .filter(|e| e.def.kind.noun() == noun)
+            .map(|e| e.def.name.clone())
+            .collect();
+        names.sort();
+        Ok(text_rows("name", names))
+    }
+
+    pub(crate) async fn show_columns(&self, name: &str) -> Result<ExecuteResponse, SqlError> {
+        let catalog = self.catalog().await;
+        let entry = catalog
+            .resolve(name)
+            .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
+        let desc = RelationDesc::new(vec![
+            text_column("name"),
+            Column {
+                name: "nullable".into(),
+                ty: ScalarType::Bool,
+                nullable: false,
+            },
+            text_column("type"),
+        ]);
+        let rows = entry
+            .def
+            .desc
+            .columns
+            .iter()
+            .map(|c| {
+                vec![
+                    Datum::Text(c.name.clone()),
+                    Datum::Bool(c.nullable),
+                    Datum::Text(c.ty.pg_name()),
+                ]
+            })
+            .collect();
+        Ok(ExecuteResponse::Rows { desc, rows })
+    }
+
+    pub(crate) async fn show_create(&self, name: &str) -> Result<ExecuteResponse, SqlError> {
+        let catalog = self.catalog().await;
+        let entry = catalog
+            .resolve(name)
+            .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
+        let desc = RelationDesc::new(vec![text_column("name"), text_column("create_sql")]);
+        let rows = vec![vec![
+            Datum::Text(entry.def.name.clone()),
+            Datum::Text(entry.def.create_sql.clone()),
+        ]];
+        Ok(ExecuteResponse::Rows { desc, rows })
+    }
+}
+
+trait BlockingLock {
+    fn blocking_lock_or_try(&self) -> Result<tokio::sync::MutexGuard<'_, State>, SqlError>;
+}
+
+impl BlockingLock for Mutex<State> {
+    /// Locks from synchronous code, whether or not a tokio runtime is running.
+    fn blocking_lock_or_try(&self) -> Result<tokio::sync::MutexGuard<'_, State>, SqlError> {
+        self.try_lock()
+            .map_err(|_| SqlError::Engine("coordinator state is busy during startup".into()))
+    }
+}
+
+/// Advances the engine's clock with the wall clock, so times keep moving without
+/// writes. Stops when the coordinator is dropped.
+fn spawn_ticker(inner: Weak<Inner>) {
+    let spawned = std::thread::Builder::new()
+        .name("vigil-ticker".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                let Some(inner) = inner.upgrade() else { return };
+                let Ok(mut state) = inner.state.try_lock() else {
+                    continue;
+                };
+                if now_ms() > state.upper && inner.advance(&mut state).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the clock ticker: {e}");
+    }
+}
+
+/// The catalog as write statements see it: every table column nullable, so NOT NULL
+/// is checked by Vigil (23502, naming the column) rather than failing inside
+/// DataFusion.
+fn for_writes(catalog: &Catalog) -> Catalog {
+    let mut writable = catalog.clone();
+    for entry in catalog.entries() {
+        if let ItemKind::Table { .. } = entry.def.kind {
+            let mut desc = entry.def.desc.clone();
+            desc.columns.iter_mut().for_each(|c| c.nullable = true);
+            let mut entry = entry.as_ref().clone();
+            entry.provider = Arc::new(VigilTable {
+                id: entry.id,
+                schema: to_arrow_schema(&desc),
+                table_type: TableType::Base,
+            });
+            writable.insert(entry);
+        }
+    }
+    writable
+}
+
+fn command(tag: &str) -> ExecuteResponse {
+    ExecuteResponse::Command(CommandTag {
+        command: tag.to_string(),
+        rows: None,
+    })
+}
+
+fn text_column(name: &str) -> Column {
+    Column {
+        name: name.to_string(),
+        ty: ScalarType::Text,
+        nullable: true,
+    }
+}
+
+/// A one-column text result.
+pub(crate) fn text_rows(column: &str, values: Vec<String>) -> ExecuteResponse {
+    ExecuteResponse::Rows {
+        desc: RelationDesc::new(vec![text_column(column)]),
+        rows: values.into_iter().map(|v| vec![Datum::Text(v)]).collect(),
+    }
+}
+
+fn engine_error(e: vigil_engine::EngineError) -> SqlError {
+    SqlError::Engine(e.to_string())
+}
+
+fn normalize(ident: &ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// The relation name of `name`, which may be qualified by the `public` schema.
+fn object_name(name: &ObjectName) -> Result<String, SqlError> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| {
+            part.as_ident()
+                .map(normalize)
+                .ok_or_else(|| SqlError::Parse(format!("invalid name {name}")))
+        })
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [relation] => Ok(relation.clone()),
+        [schema, relation] if schema == "public" => Ok(relation.clone()),
+        [catalog, schema, relation]
+            if schema == "public" && (catalog == "vigil" || catalog == "materialize") =>
+        {
+            Ok(relation.clone())
+        }
+        _ => Err(SqlError::UnknownRelation(name.to_string())),
+    }
+}
+
+fn table_entry(catalog: &Catalog, name: &str) -> Result<Arc<Entry>, SqlError> {
+    let entry = catalog
+        .resolve(name)
+        .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
+    match entry.def.kind {
+        ItemKind::Table { .. } => Ok(entry.clone()),
+        _ => Err(SqlError::WrongObjectType {
+            name: name.to_string(),
+            expected: "table",
+        }),
+    }
+}
+
+/// The view's query text, with its column list applied as aliases.
+fn view_query(create: &CreateView) -> String {
+    if create.columns.is_empty() {
+        return create.query.to_string();
+    }
+    let aliases: Vec<String> = create.columns.iter().map(|c| c.name.to_string()).collect();
+    format!(
+        "SELECT * FROM ({}) AS __vigil_view ({})",
+        create.query,
+        aliases.join(", ")
+    )
+}
+
+/// Maps a SQL type name to a Vigil type.
+pub(crate) fn scalar_type_of_sql(data_type: &ast::DataType) -> Result<ScalarType, SqlError> {
+    use ast::DataType as T;
+    Ok(match data_type {
+        T::Boolean | T::Bool => ScalarType::Bool,
+        T::SmallInt(_) | T::Int2(_) => ScalarType::Int16,
+        T::Int(_) | T::Integer(_) | T::Int4(_) => ScalarType::Int32,
+        T::BigInt(_) | T::Int8(_) => ScalarType::Int64,
+        T::Real | T::Float4 | T::Float(_) | T::Double(_) | T::DoublePrecision | T::Float8 => {
+            ScalarType::Float64
+        }
+        T::Numeric(info) | T::Decimal(info) | T::Dec(info) => match info {
+            ExactNumberInfo::None => DEFAULT_NUMERIC,
+            ExactNumberInfo::Precision(p) => numeric(*p, 0)?,
+            ExactNumberInfo::PrecisionAndScale(p, s) => numeric(*p, *s)?,
+        },
+        T::Text
+        | T::Varchar(_)
+        | T::CharVarying(_)
+        | T::CharacterVarying(_)
+        | T::Char(_)
+        | T::Character(_)
+        | T::String(_) => ScalarType::Text,
+        T::Date => ScalarType::Date,
+        T::Timestamp(_, tz) => match tz {
+            ast::TimezoneInfo::WithTimeZone | ast::TimezoneInfo::Tz => ScalarType::TimestampTz,
+            _ => ScalarType::Timestamp,
+        },
+        T::Interval { .. } => ScalarType::Interval,
+        T::JSONB | T::JSON => ScalarType::Jsonb,
+        T::Array(ast::ArrayElemTypeDef::SquareBracket(inner, None))
+        | T::Array(ast::ArrayElemTypeDef::AngleBracket(inner))
+            if matches!(scalar_type_of_sql(inner), Ok(ScalarType::Text)) =>
+        {
+            ScalarType::TextArray
+        }
+        T::Custom(name, modifiers) if modifiers.is_empty() => {
+            match name.to_string().to_lowercase().as_str() {
+                "timestamptz" => ScalarType::TimestampTz,
+                "jsonb" | "json" => ScalarType::Jsonb,
+                other => return Err(SqlError::Unsupported(format!("type \"{other}\""))),
+            }
+        }
+        other => return Err(SqlError::Unsupported(format!("type {other}"))),
+    })
+}
+
+fn numeric(precision: u64, scale: i64) -> Result<ScalarType, SqlError> {
+    if !(1..=38).contains(&precision) || scale < 0 || scale as u64 > precision {
+        return Err(SqlError::OutOfRange(format!(
+            "NUMERIC precision {precision} and scale {scale} must satisfy 1 <= precision <= 38 and 0 <= scale <= precision"
+        )));
+    }
+    Ok(ScalarType::Numeric {
+        precision: precision as u8,
+        scale: scale as i8,
+    })
+}
+
+/// Brings a computed row to the table's types and checks NOT NULL.
+fn conform(
+    mut row: Row,
+    desc: &RelationDesc,
+    table: &str,
+    check_not_null: bool,
+) -> Result<Row, SqlError> {
+    if row.len() != desc.arity() {
+        return Err(SqlError::Plan(format!(
+            "row has {} values, table {table} has {} columns",
+            row.len(),
+            desc.arity()
+        )));
+    }
+    for (datum, column) in row.iter_mut().zip(&desc.columns) {
+        if datum.is_null() {
+            if check_not_null && !column.nullable {
+                return Err(SqlError::NotNullViolation {
+                    relation: table.to_string(),
+                    column: column.name.clone(),
+                });
+            }
+            continue;
+        }
+        if column.ty == ScalarType::Jsonb
+            && let Datum::Text(text) = datum
+        {
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| SqlError::InvalidText {
+                    ty: ScalarType::Jsonb,
+                    value: text.clone(),
+                    reason: e.to_string(),
+                })?;
+            *datum = Datum::Jsonb(canonical_jsonb(&value));
+        }
+    }
+    Ok(row)
+}
+
+/// For an UPDATE's input (a projection of the new rows over the matched old rows),
+/// a plan that yields each old row followed by its new row.
+fn old_and_new(input: &LogicalPlan, arity: usize) -> Result<LogicalPlan, SqlError> {
+    let LogicalPlan::Projection(projection) = input else {
+        return Err(SqlError::Unsupported("this UPDATE".into()));
+    };
+    let source = projection.input.as_ref();
+    if source.schema().fields().len() != arity {
+        return Err(SqlError::Unsupported("UPDATE … FROM".into()));
+    }
+    let old = source.schema().columns().into_iter().map(Expr::Column);
+    let new = projection
+        .expr
+        .iter()
+        .enumerate()
+        .map(|(i, e)| e.clone().alias(format!("__vigil_new_{i}")));
+    LogicalPlanBuilder::from(source.clone())
+        .project(old.chain(new))
+        .and_then(|b| b.build())
+        .map_err(from_datafusion)
+}
+
+/// The primary key an UPDATE's or DELETE's filter pins with `column = constant`
+/// conjuncts, if it pins every key column.
+fn pinned_key(input: &LogicalPlan, entry: &Entry, primary_key: &[usize]) -> Option<Row> {
+    use datafusion::logical_expr::utils::split_conjunction;
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    let filter = match input {
+        LogicalPlan::Filter(filter) => filter,
+        LogicalPlan::Projection(projection) => match projection.input.as_ref() {
+            LogicalPlan::Filter(filter) => filter,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if !matches!(filter.input.as_ref(), LogicalPlan::TableScan(_)) {
+        return None;
+    }
+    let desc = &entry.def.desc;
+    let mut key: Vec<Option<Datum>> = vec![None; primary_key.len()];
+    for conjunct in split_conjunction(&filter.predicate) {
+        let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = conjunct
+        else {
+            continue;
+        };
+        let (column, value) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), value) | (value, Expr::Column(c)) => (c, value),
+            _ => continue,
+        };
+        let Some(position) = desc.position(&column.name) else {
+            continue;
+        };
+        let Some(slot) = primary_key.iter().position(|&p| p == position) else {
+            continue;
+        };
+        let literal = match value {
+            Expr::Literal(v, _) => v,
+            Expr::Cast(cast) => match cast.expr.as_ref() {
+                Expr::Literal(v, _) => v,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let datum = vigil_engine::repr::arrow::scalar_value_to_datum(literal).ok()?;
+        // The literal's type may differ from the column's (`int = 5` plans 5 as
+        // bigint): convert through the text form, as an explicit cast would.
+        let text = vigil_engine::repr::text::datum_to_text(&datum)?;
+        key[slot] =
+            Some(vigil_engine::repr::text::parse_datum(&text, desc.columns[position].ty).ok()?);
+    }
+    key.into_iter().collect()
+}
+
+/// Replaces `$n` placeholders with the bound values.
+fn bind(plan: LogicalPlan, params: Option<&[Datum]>) -> Result<LogicalPlan, SqlError> {
+    let Some(params) = params else {
+        return Ok(plan);
+    };
+    let types = plan.get_parameter_types().map_err(from_datafusion)?;
+    let values = params
+        .iter()
+        .enumerate()
+        .map(|(i, datum)| {
+            let ty = types
+                .get(&format!("${}", i + 1))
+                .cloned()
+                .flatten()
+                .unwrap_or(DataType::Utf8);
+            datum_to_scalar_value(datum, &ty).map_err(|e| SqlError::Plan(e.to_string()))
+        })
+        .collect::<Result<Vec<ScalarValue>, _>>()?;
+    if values.len() < types.len() {
+        return Err(SqlError::ParameterCount {
+            expected: types.len(),
+            given: values.len(),
+        });
+    }
+    plan.with_param_values(values).map_err(from_datafusion)
+}
+
+/// The description of a query's result; types Vigil does not model are sent as text.
+fn output_desc(schema: &Schema) -> RelationDesc {
+    RelationDesc::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| Column {
+                name: f.name().clone(),
+                ty: scalar_type_of_field(f).unwrap_or(ScalarType::Text),
+                nullable: f.is_nullable(),
+            })
+            .collect(),
+    )
+}
+
+/// Result batches as rows; columns of types Vigil does not model are cast to text.
+fn result_rows(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(RelationDesc, Vec<Row>), SqlError> {
+    let desc = output_desc(schema);
+    let text_fields: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| scalar_type_of_field(f).is_err())
+        .map(|(i, _)| i)
+        .collect();
+    let mut rows = Vec::new();
+    for batch in batches {
+        let batch = if text_fields.is_empty() {
+            batch.clone()
+        } else {
+            let mut columns = batch.columns().to_vec();
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            for &i in &text_fields {
+                columns[i] = cast(&columns[i], &DataType::Utf8)
+                    .map_err(|e| SqlError::Execution(e.to_string()))?;
+                fields[i] = Field::new(fields[i].name(), DataType::Utf8, true);
+            }
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+                .map_err(|e| SqlError::Execution(e.to_string()))?
+        };
+        rows.extend(batch_to_rows(&batch).map_err(|e| SqlError::Execution(e.to_string()))?);
+    }
+    Ok((desc, rows))
+}
+
+/// A relation's peeked rows as record batches, each row repeated by its multiplicity.
+fn snapshot_batches(
+    schema: &SchemaRef,
+    rows: Vec<(Row, Diff)>,
+) -> Result<Vec<RecordBatch>, SqlError> {
+    const BATCH_ROWS: usize = 8192;
+    let mut expanded = Vec::with_capacity(rows.len());
+    for (row, diff) in rows {
+        for _ in 1..diff.max(0) {
+            expanded.push(row.clone());
+        }
+        if diff > 0 {
+            expanded.push(row);
+        }
+    }
+    expanded
+        .chunks(BATCH_ROWS)
+        .map(|chunk| rows_to_batch(schema, chunk).map_err(|e| SqlError::Execution(e.to_string())))
+        .collect()
+}
+
+/// Maps errors of the data model (text input, conversions) to SQL errors.
+pub(crate) fn from_repr(e: vigil_engine::repr::text::ReprError) -> SqlError {
+    use vigil_engine::repr::text::ReprError;
+    let is_datetime = |ty: &ScalarType| {
+        matches!(
+            ty,
+            ScalarType::Date
+                | ScalarType::Timestamp
+                | ScalarType::TimestampTz
+                | ScalarType::Interval
+        )
+    };
+    match e {
+        ReprError::InvalidText { ty, value, reason } if is_datetime(&ty) => {
+            SqlError::InvalidDatetime { ty, value, reason }
+        }
+        ReprError::InvalidText { ty, value, reason } => SqlError::InvalidText { ty, value, reason },
+        ReprError::OutOfRange { ty, value } if is_datetime(&ty) => {
+            SqlError::DatetimeOverflow(value)
+        }
+        e @ ReprError::OutOfRange { .. } => SqlError::OutOfRange(e.to_string()),
+        ReprError::TypeMismatch { expected, found } => SqlError::DatatypeMismatch {
+            column: String::new(),
+            expected,
+            found,
+        },
+        ReprError::UnsupportedType(ty) => SqlError::Unsupported(format!("type {ty}")),
+    }
+}
+
+/// Maps DataFusion's errors to SQL errors with the SQLSTATE PostgreSQL would use.
+pub(crate) fn from_datafusion(e: DataFusionError) -> SqlError {
+    use datafusion::arrow::error::ArrowError;
+    use datafusion::common::SchemaError;
+    let root = e.find_root();
+    let message = root.to_string();
+    if message.contains("Can't cast value") || message.contains("too large to store in a Decimal") {
+        return SqlError::OutOfRange(message);
+    }
+    if message.contains("Inconsistent data length across values list") {
+        return SqlError::Parse(format!(
+            "VALUES lists and INSERT targets must have the same length: {message}"
+        ));
+    }
+    match root {
+        DataFusionError::SchemaError(schema_error, _) => match schema_error.as_ref() {
+            SchemaError::FieldNotFound { field, .. } => SqlError::UnknownColumn {
+                relation: field
+                    .relation
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
+                column: field.name.clone(),
+            },
+            other => SqlError::Plan(other.to_string()),
+        },
+        DataFusionError::ArrowError(arrow_error, _) => match arrow_error.as_ref() {
+            ArrowError::DivideByZero => SqlError::DivisionByZero,
+            ArrowError::CastError(message) | ArrowError::ParseError(message) => {
+                SqlError::DataException(message.clone())
+            }
+            ArrowError::ArithmeticOverflow(message) => SqlError::OutOfRange(message.clone()),
+            ArrowError::ComputeError(message)
+                if message.contains("Overflow") || message.contains("overflow") =>
+            {
+                SqlError::OutOfRange(message.clone())
+            }
+            other => SqlError::Execution(other.to_string()),
+        },
+        DataFusionError::NotImplemented(message) => SqlError::Unsupported(message.clone()),
+        DataFusionError::Plan(message)
+            if message.contains("Column count doesn't match insert query") =>
+        {
+            SqlError::TooManyValues
+        }
+        DataFusionError::Plan(message) => {
+            if let Some(name) = message
+                .strip_prefix("table '")
+                .and_then(|m| m.split('\'').next())
+            {
+                let relation = name.rsplit('.').next().unwrap_or(name).to_string();
+                return SqlError::UnknownRelation(relation);
+            }
+            SqlError::Plan(message.clone())
+        }
+        DataFusionError::SQL(parser_error, _) => SqlError::Parse(parser_error.to_string()),
+        DataFusionError::Execution(message) if message.contains("Divide by zero") => {
+            SqlError::DivisionByZero
+        }
+        other => SqlError::Execution(other.to_string()),
+    }
+}

@@ -1,0 +1,35 @@
+//! Vigil's SQL layer: statements in, rows and incrementally maintained views out.
+//!
+//! ```text
+//!  SQL text ─▶ parse (sqlparser, PostgreSQL dialect)
+//!     ├─ DDL / SHOW / SET ──────────────▶ catalog (+ storage) ─▶ engine
+//!     ├─ SELECT ─▶ DataFusion LogicalPlan ─▶ peek arrangements at one time ─▶ DataFusion executes
+//!     ├─ INSERT / UPDATE / DELETE / COPY ─▶ row changes ─▶ redb (durable) ─▶ engine inputs
+//!     └─ CREATE MATERIALIZED VIEW ─▶ LogicalPlan ─▶ optimize ─▶ lower ─▶ dataflow Plan ─▶ engine
+//! ```
+//!
+//! - [`session`]: the API the server drives ([`Coordinator`], [`Session`]).
+//! - `coord`: sequencing of writes, timestamps, and every statement's execution.
+//! - `context`: DataFusion sessions over Vigil's catalog, reading peeked snapshots.
+//! - `lower`: DataFusion `LogicalPlan` → Vigil dataflow `Plan`; refuses (0A000) what
+//!   cannot be maintained incrementally.
+//! - `storage`: the catalog and table rows in redb.
+//! - [`error`]: [`SqlError`], each variant with its SQLSTATE.
+//!
+//! One dialect, one planner: anything DataFusion plans can run as an ad-hoc query,
+//! and a materialized view computes exactly what the same ad-hoc query would, because
+//! its expressions and aggregates are DataFusion's own.
+
+pub mod catalog;
+mod context;
+mod coord;
+pub mod copy;
+pub mod error;
+mod lower;
+pub mod parse;
+mod pg;
+pub mod session;
+mod storage;
+
+pub use error::SqlError;
+pub use session::{CommandTag, Config, Coordinator, ExecuteResponse, Prepared, Session};

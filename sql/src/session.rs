@@ -1,0 +1,407 @@
+//! The API the server drives: a [`Coordinator`] per process, a [`Session`] per
+//! client connection.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::sql::sqlparser::ast::Statement;
+use vigil_engine::repr::{Column, Datum, RelationDesc, Row, ScalarType};
+
+use crate::SqlError;
+use crate::coord::{Inner, PendingCopy, text_rows};
+use crate::parse::{leading_words, parse_one, split_statements, trailing_name};
+
+/// How to open a [`Coordinator`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the catalog and table contents are stored.
+    pub data_dir: PathBuf,
+    /// Timely worker threads.
+    pub workers: usize,
+}
+
+/// The process-wide owner of the catalog, the storage and the dataflow engine.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Coordinator {
+    inner: Arc<Inner>,
+}
+
+impl Coordinator {
+    /// Opens (or creates) the data directory, replays the catalog and starts the engine.
+    pub fn open(config: Config) -> Result<Coordinator, SqlError> {
+        Ok(Coordinator {
+            inner: Inner::open(&config)?,
+        })
+    }
+
+    /// A new session for one client connection.
+    pub fn session(&self) -> Session {
+        Session {
+            inner: self.inner.clone(),
+            vars: default_vars(),
+            pending_copy: None,
+        }
+    }
+}
+
+/// One client's session: its settings and a COPY in progress.
+pub struct Session {
+    inner: Arc<Inner>,
+    vars: BTreeMap<String, String>,
+    pending_copy: Option<PendingCopy>,
+}
+
+/// Settings every session starts with, as PostgreSQL 16 reports them.
+fn default_vars() -> BTreeMap<String, String> {
+    [
+        ("application_name", ""),
+        ("client_encoding", "UTF8"),
+        ("datestyle", "ISO, MDY"),
+        ("default_transaction_isolation", "serializable"),
+        ("extra_float_digits", "1"),
+        ("integer_datetimes", "on"),
+        ("intervalstyle", "postgres"),
+        ("is_superuser", "on"),
+        ("max_identifier_length", "63"),
+        ("search_path", "public"),
+        ("server_encoding", "UTF8"),
+        ("server_version", "16.4"),
+        ("server_version_num", "160004"),
+        ("standard_conforming_strings", "on"),
+        ("timezone", "UTC"),
+        ("transaction_isolation", "serializable"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// What a statement answers.
+#[derive(Debug)]
+pub enum ExecuteResponse {
+    /// A result set: SELECT, SHOW, EXPLAIN.
+    Rows { desc: RelationDesc, rows: Vec<Row> },
+    /// A completed command, reported by its tag.
+    Command(CommandTag),
+    /// `COPY table FROM STDIN`: the client now sends CSV data; hand it to
+    /// [`Session::copy_in`] when the client says it is done.
+    CopyIn { table: String, columns: Vec<Column> },
+    /// An empty or comment-only query.
+    EmptyQuery,
+}
+
+/// The command tag of a completed statement, as PostgreSQL reports it
+/// (`INSERT 0 3`, `CREATE TABLE`, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandTag {
+    pub command: String,
+    /// Rows affected, for INSERT, UPDATE, DELETE, COPY and SELECT.
+    pub rows: Option<u64>,
+}
+
+/// A statement parsed and described by [`Session::prepare`].
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub sql: String,
+    /// One type per `$n` placeholder.
+    pub param_types: Vec<ScalarType>,
+    /// The result columns, if the statement returns rows.
+    pub result: Option<RelationDesc>,
+}
+
+impl Session {
+    /// Runs every statement of a simple-protocol query string, in order, stopping at the
+    /// first error (whose result is the last element).
+    pub async fn execute_batch(&mut self, sql: &str) -> Vec<Result<ExecuteResponse, SqlError>> {
+        let mut results = Vec::new();
+        for statement in split_statements(sql) {
+            let result = self.execute_one(&statement, None).await;
+            // After an error nothing more runs; after COPY … FROM STDIN the client
+            // sends data next, so later statements wait for another query.
+            let stop = matches!(result, Err(_) | Ok(ExecuteResponse::CopyIn { .. }));
+            results.push(result);
+            if stop {
+                break;
+            }
+        }
+        results
+    }
+
+    /// Parses one statement and describes its parameters and result columns.
+    /// `param_types` holds the types the client declared, `None` where it left the
+    /// server to infer.
+    pub async fn prepare(
+        &mut self,
+        sql: &str,
+        param_types: &[Option<ScalarType>],
+    ) -> Result<Prepared, SqlError> {
+        let mut statements = split_statements(sql);
+        if statements.len() > 1 {
+            return Err(SqlError::Parse(
+                "cannot insert multiple commands into a prepared statement".into(),
+            ));
+        }
+        let text = statements.pop().unwrap_or_default();
+        let (inferred, result) = match self.special_result(&text) {
+            Some(result) => (Vec::new(), result),
+            None if text.is_empty() => (Vec::new(), None),
+            None => match parse_one(&text)? {
+                statement @ (Statement::Query(_)
+                | Statement::Insert(_)
+                | Statement::Update(_)
+                | Statement::Delete(_)) => self.inner.describe(statement).await?,
+                _ => (Vec::new(), None),
+            },
+        };
+        let count = inferred.len().max(param_types.len());
+        let param_types = (0..count)
+            .map(|i| {
+                param_types
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .or_else(|| inferred.get(i).copied().flatten())
+                    .unwrap_or(ScalarType::Text)
+            })
+            .collect();
+        Ok(Prepared {
+            sql: text,
+            param_types,
+            result,
+        })
+    }
+
+    /// Runs a prepared statement with its parameter values bound.
+    pub async fn execute_prepared(
+        &mut self,
+        prepared: &Prepared,
+        params: Vec<Datum>,
+    ) -> Result<ExecuteResponse, SqlError> {
+        if params.len() != prepared.param_types.len() {
+            return Err(SqlError::ParameterCount {
+                expected: prepared.param_types.len(),
+                given: params.len(),
+            });
+        }
+        self.execute_one(&prepared.sql, Some(&params)).await
+    }
+
+    /// Loads CSV data sent after an [`ExecuteResponse::CopyIn`]; returns the rows loaded.
+    pub async fn copy_in(
+        &mut self,
+        _table: &str,
+        _columns: &[Column],
+        data: &[u8],
+    ) -> Result<u64, SqlError> {
+        let copy = self
+            .pending_copy
+            .take()
+            .ok_or_else(|| SqlError::Plan("no COPY is in progress".into()))?;
+        self.inner.finish_copy(&copy, data).await
+    }
+
+    /// Waits until table or materialized view `name` reflects every write
+    /// acknowledged before the call, without reading it.
+    pub async fn await_current(&self, name: &str) -> Result<(), SqlError> {
+        self.inner.await_current(name).await
+    }
+
+    /// The result description of statements Vigil answers itself, `None` if `sql` is
+    /// not one of them.
+    fn special_result(&self, sql: &str) -> Option<Option<RelationDesc>> {
+        let words = leading_words(sql, 2);
+        let first = words.first().map(String::as_str);
+        match first {
+            Some("SHOW") | Some("EXPLAIN") => Some(None),
+            Some("SET") | Some("RESET") | Some("BEGIN") | Some("START") | Some("COMMIT")
+            | Some("END") | Some("ROLLBACK") | Some("ABORT") => Some(None),
+            _ => None,
+        }
+    }
+
+    async fn execute_one(
+        &mut self,
+        sql: &str,
+        params: Option<&[Datum]>,
+    ) -> Result<ExecuteResponse, SqlError> {
+        if sql.is_empty() {
+            return Ok(ExecuteResponse::EmptyQuery);
+        }
+        let words = leading_words(sql, 4);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["SHOW", "TABLES", ..] => self.inner.show_relations("table").await,
+            ["SHOW", "VIEWS", ..] => self.inner.show_relations("view").await,
+            ["SHOW", "MATERIALIZED", "VIEWS", ..] => {
+                self.inner.show_relations("materialized view").await
+            }
+            ["SHOW", "COLUMNS", "FROM" | "IN", ..] => {
+                self.inner.show_columns(&name_after(sql, 3)?).await
+            }
+            ["SHOW", "CREATE", "MATERIALIZED", "VIEW"] => {
+                self.inner.show_create(&name_after(sql, 4)?).await
+            }
+            ["SHOW", "CREATE", "VIEW" | "TABLE", ..] => {
+                self.inner.show_create(&name_after(sql, 3)?).await
+            }
+            ["SHOW", ..] => self.show_var(sql),
+            ["SET", ..] => self.set_var(sql),
+            ["RESET", ..] => Ok(command("RESET")),
+            ["BEGIN", ..] | ["START", "TRANSACTION", ..] => Ok(command("BEGIN")),
+            ["COMMIT", ..] | ["END", ..] => Ok(command("COMMIT")),
+            ["ROLLBACK", ..] | ["ABORT", ..] => Ok(command("ROLLBACK")),
+            ["EXPLAIN", "MATERIALIZED", "VIEW", ..] => {
+                self.inner.explain_view(&name_after(sql, 3)?).await
+            }
+            ["EXPLAIN", ..] => self.inner.explain(explained_query(sql)?).await,
+            _ => self.execute_parsed(sql, params).await,
+        }
+    }
+
+    async fn execute_parsed(
+        &mut self,
+        sql: &str,
+        params: Option<&[Datum]>,
+    ) -> Result<ExecuteResponse, SqlError> {
+        match parse_one(sql)? {
+            statement @ Statement::Query(_) => self.inner.select(statement, params).await,
+            statement @ (Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)) => {
+                self.inner.dml(statement, params).await
+            }
+            Statement::CreateTable(create) => self.inner.create_table(create, sql).await,
+            Statement::CreateView(create) => self.inner.create_view(create, sql).await,
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => {
+                self.inner
+                    .drop_items(object_type, if_exists, &names, cascade)
+                    .await
+            }
+            statement @ Statement::Copy { .. } => {
+                let (response, copy) = self.inner.start_copy(statement).await?;
+                self.pending_copy = Some(copy);
+                Ok(response)
+            }
+            other => {
+                let text = other.to_string();
+                let kind = text
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Err(SqlError::Unsupported(kind))
+            }
+        }
+    }
+
+    fn show_var(&self, sql: &str) -> Result<ExecuteResponse, SqlError> {
+        let words = leading_words(sql, 8);
+        let name = match words.get(1..).unwrap_or_default() {
+            [t, i, l, ..] if t == "TRANSACTION" && i == "ISOLATION" && l == "LEVEL" => {
+                "transaction_isolation".to_string()
+            }
+            [all] if all == "ALL" => {
+                let desc = RelationDesc::new(vec![text_column("name"), text_column("setting")]);
+                let rows = self
+                    .vars
+                    .iter()
+                    .map(|(k, v)| vec![Datum::Text(k.clone()), Datum::Text(v.clone())])
+                    .collect();
+                return Ok(ExecuteResponse::Rows { desc, rows });
+            }
+            [name] => name.to_lowercase(),
+            _ => return Err(SqlError::Parse(format!("cannot parse \"{sql}\""))),
+        };
+        match self.vars.get(&name) {
+            Some(value) => Ok(text_rows(&name, vec![value.clone()])),
+            None => Err(SqlError::UnknownSetting(name)),
+        }
+    }
+
+    fn set_var(&mut self, sql: &str) -> Result<ExecuteResponse, SqlError> {
+        let body = sql.trim().trim_end_matches(';');
+        let body = body[3..].trim_start();
+        let body = strip_word(body, "SESSION")
+            .or_else(|| strip_word(body, "LOCAL"))
+            .unwrap_or(body);
+        if strip_word(body, "CHARACTERISTICS").is_some()
+            || strip_word(body, "TRANSACTION").is_some()
+        {
+            return Ok(command("SET"));
+        }
+        let (name, value) = match body.split_once('=') {
+            Some((name, value)) => (name.trim(), value.trim()),
+            None => {
+                let mut parts = body.splitn(2, char::is_whitespace);
+                let name = parts.next().unwrap_or("").trim();
+                let rest = parts.next().unwrap_or("").trim();
+                let value = strip_word(rest, "TO").unwrap_or(rest).trim();
+                (name, value)
+            }
+        };
+        if name.is_empty() {
+            return Err(SqlError::Parse(format!("cannot parse \"{sql}\"")));
+        }
+        let name = name.to_lowercase();
+        let name = if name == "time zone" {
+            "timezone".to_string()
+        } else {
+            name
+        };
+        let value = value.trim_matches('\'').to_string();
+        let value = if value.eq_ignore_ascii_case("default") {
+            default_vars().get(&name).cloned().unwrap_or_default()
+        } else {
+            value
+        };
+        self.vars.insert(name, value);
+        Ok(command("SET"))
+    }
+}
+
+fn command(tag: &str) -> ExecuteResponse {
+    ExecuteResponse::Command(CommandTag {
+        command: tag.to_string(),
+        rows: None,
+    })
+}
+
+fn text_column(name: &str) -> Column {
+    Column {
+        name: name.to_string(),
+        ty: ScalarType::Text,
+        nullable: true,
+    }
+}
+
+fn name_after(sql: &str, words: usize) -> Result<String, SqlError> {
+    trailing_name(sql, words)
+        .ok_or_else(|| SqlError::Parse(format!("expected a name in \"{sql}\"")))
+}
+
+/// The statement after `EXPLAIN`; for `EXPLAIN CREATE MATERIALIZED VIEW v AS q`, `q`.
+fn explained_query(sql: &str) -> Result<&str, SqlError> {
+    let rest = sql.trim_start()[7..].trim_start();
+    let upper = rest.to_uppercase();
+    if upper.starts_with("CREATE") {
+        let position = upper
+            .find(" AS ")
+            .ok_or_else(|| SqlError::Parse("expected AS in EXPLAIN CREATE".into()))?;
+        return Ok(rest[position + 4..].trim());
+    }
+    Ok(rest)
+}
+
+/// `text` without a leading `word` (case-insensitive) and the space after it.
+fn strip_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+    let head = text.get(..word.len())?;
+    let rest = &text[word.len()..];
+    (head.eq_ignore_ascii_case(word) && (rest.is_empty() || rest.starts_with(char::is_whitespace)))
+        .then(|| rest.trim_start())
+}

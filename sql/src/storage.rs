@@ -1,0 +1,249 @@
+//! Durable state in the data directory: the catalog and every table's rows, in one
+//! redb database (`vigil.redb`).
+//!
+//! A write is one redb transaction committed with immediate durability before the
+//! client hears back, so a crash (even `kill -9`) loses no acknowledged write.
+//!
+//! Tables with a primary key store one entry per key (`(table, key) → row`); tables
+//! without one are multisets and store `(table, row) → row and count`.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use vigil_engine::repr::Row;
+use vigil_engine::{Diff, GlobalId};
+
+use crate::SqlError;
+
+const CATALOG: TableDefinition<u64, &[u8]> = TableDefinition::new("catalog");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const ROWS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("rows");
+
+const NEXT_ID: &str = "next_id";
+
+/// The data directory's database.
+pub struct Storage {
+    db: Database,
+}
+
+/// How a table's rows are keyed in storage.
+#[derive(Clone, Debug)]
+pub enum RowKey {
+    /// Positions of the primary key columns.
+    Primary(Vec<usize>),
+    /// No primary key: the whole row is the key and duplicates are counted.
+    WholeRow,
+}
+
+impl RowKey {
+    fn key_bytes(&self, row: &Row) -> Result<Vec<u8>, SqlError> {
+        match self {
+            RowKey::Primary(columns) => {
+                let key: Row = columns.iter().map(|&c| row[c].clone()).collect();
+                encode(&key)
+            }
+            RowKey::WholeRow => encode(row),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRow {
+    row: Row,
+    count: u64,
+}
+
+/// Changes to one table's rows.
+struct TableUpdates {
+    table: GlobalId,
+    key: RowKey,
+    updates: Vec<(Row, Diff)>,
+}
+
+/// One atomic change to storage.
+#[derive(Default)]
+pub struct WriteBatch {
+    catalog_puts: Vec<(GlobalId, Vec<u8>)>,
+    catalog_deletes: Vec<GlobalId>,
+    row_updates: Vec<TableUpdates>,
+    next_id: Option<GlobalId>,
+}
+
+impl WriteBatch {
+    pub fn put_catalog_item(
+        &mut self,
+        id: GlobalId,
+        item: &impl Serialize,
+    ) -> Result<(), SqlError> {
+        self.catalog_puts.push((id, encode(item)?));
+        Ok(())
+    }
+
+    /// Removes a catalog item and, if it is a table, all its rows.
+    pub fn delete_catalog_item(&mut self, id: GlobalId) {
+        self.catalog_deletes.push(id);
+    }
+
+    pub fn update_rows(&mut self, table: GlobalId, key: RowKey, updates: Vec<(Row, Diff)>) {
+        self.row_updates.push(TableUpdates {
+            table,
+            key,
+            updates,
+        });
+    }
+
+    pub fn set_next_id(&mut self, id: GlobalId) {
+        self.next_id = Some(id);
+    }
+}
+
+impl Storage {
+    /// Opens or creates `dir/vigil.redb`.
+    pub fn open(dir: &Path) -> Result<Storage, SqlError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            SqlError::Storage(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join("vigil.redb");
+        let db = Database::create(&path)
+            .map_err(|e| SqlError::Storage(format!("cannot open {}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(storage_error)?;
+        {
+            txn.open_table(CATALOG).map_err(storage_error)?;
+            txn.open_table(META).map_err(storage_error)?;
+            txn.open_table(ROWS).map_err(storage_error)?;
+        }
+        txn.commit().map_err(storage_error)?;
+        Ok(Storage { db })
+    }
+
+    /// Every catalog item, in id order, and the next free id.
+    pub fn catalog<T: for<'a> Deserialize<'a>>(
+        &self,
+    ) -> Result<(Vec<(GlobalId, T)>, GlobalId), SqlError> {
+        let txn = self.db.begin_read().map_err(storage_error)?;
+        let catalog = txn.open_table(CATALOG).map_err(storage_error)?;
+        let mut items = Vec::new();
+        for entry in catalog.iter().map_err(storage_error)? {
+            let (id, bytes) = entry.map_err(storage_error)?;
+            items.push((id.value(), decode(bytes.value())?));
+        }
+        let meta = txn.open_table(META).map_err(storage_error)?;
+        let next_id = meta
+            .get(NEXT_ID)
+            .map_err(storage_error)?
+            .map(|v| v.value())
+            .unwrap_or(1);
+        Ok((items, next_id))
+    }
+
+    /// All rows of a table, with their multiplicities.
+    pub fn table_rows(&self, table: GlobalId) -> Result<Vec<(Row, Diff)>, SqlError> {
+        let txn = self.db.begin_read().map_err(storage_error)?;
+        let rows = txn.open_table(ROWS).map_err(storage_error)?;
+        let start: (u64, &[u8]) = (table, &[]);
+        let mut out = Vec::new();
+        for entry in rows.range(start..).map_err(storage_error)? {
+            let (key, value) = entry.map_err(storage_error)?;
+            if key.value().0 != table {
+                break;
+            }
+            let stored: StoredRow = decode(value.value())?;
+            out.push((stored.row, stored.count as Diff));
+        }
+        Ok(out)
+    }
+
+    /// The row stored under primary key `key` of a table, if any.
+    pub fn lookup(&self, table: GlobalId, key: &Row) -> Result<Option<Row>, SqlError> {
+        let txn = self.db.begin_read().map_err(storage_error)?;
+        let rows = txn.open_table(ROWS).map_err(storage_error)?;
+        let key = encode(key)?;
+        match rows.get((table, key.as_slice())).map_err(storage_error)? {
+            Some(value) => Ok(Some(decode::<StoredRow>(value.value())?.row)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies a batch atomically and durably.
+    pub fn commit(&self, batch: WriteBatch) -> Result<(), SqlError> {
+        let txn = self.db.begin_write().map_err(storage_error)?;
+        {
+            let mut catalog = txn.open_table(CATALOG).map_err(storage_error)?;
+            let mut rows = txn.open_table(ROWS).map_err(storage_error)?;
+            for (id, bytes) in &batch.catalog_puts {
+                catalog
+                    .insert(*id, bytes.as_slice())
+                    .map_err(storage_error)?;
+            }
+            for id in &batch.catalog_deletes {
+                catalog.remove(*id).map_err(storage_error)?;
+                let start: (u64, &[u8]) = (*id, &[]);
+                let keys: Vec<Vec<u8>> = rows
+                    .range(start..)
+                    .map_err(storage_error)?
+                    .map_while(|entry| {
+                        let (key, _) = entry.ok()?;
+                        let (table, bytes) = key.value();
+                        (table == *id).then(|| bytes.to_vec())
+                    })
+                    .collect();
+                for key in keys {
+                    rows.remove((*id, key.as_slice())).map_err(storage_error)?;
+                }
+            }
+            for TableUpdates {
+                table,
+                key: row_key,
+                updates,
+            } in &batch.row_updates
+            {
+                // Retractions first, so an update that keeps its key replaces the row.
+                let ordered = updates
+                    .iter()
+                    .filter(|u| u.1 < 0)
+                    .chain(updates.iter().filter(|u| u.1 > 0));
+                for (row, diff) in ordered {
+                    let key = row_key.key_bytes(row)?;
+                    let current = match rows.get((*table, key.as_slice())).map_err(storage_error)? {
+                        Some(value) => decode::<StoredRow>(value.value())?.count as Diff,
+                        None => 0,
+                    };
+                    let count = current + diff;
+                    if count <= 0 {
+                        rows.remove((*table, key.as_slice()))
+                            .map_err(storage_error)?;
+                    } else {
+                        let stored = encode(&StoredRow {
+                            row: row.clone(),
+                            count: count as u64,
+                        })?;
+                        rows.insert((*table, key.as_slice()), stored.as_slice())
+                            .map_err(storage_error)?;
+                    }
+                }
+            }
+            if let Some(next_id) = batch.next_id {
+                let mut meta = txn.open_table(META).map_err(storage_error)?;
+                meta.insert(NEXT_ID, next_id).map_err(storage_error)?;
+            }
+        }
+        txn.commit().map_err(storage_error)
+    }
+}
+
+fn encode(value: &impl Serialize) -> Result<Vec<u8>, SqlError> {
+    postcard::to_stdvec(value).map_err(|e| SqlError::Storage(format!("cannot encode: {e}")))
+}
+
+fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8]) -> Result<T, SqlError> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| SqlError::Storage(format!("cannot decode stored value: {e}")))
+}
+
+fn storage_error(e: impl std::fmt::Display) -> SqlError {
+    SqlError::Storage(e.to_string())
+}
