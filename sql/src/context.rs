@@ -33,6 +33,10 @@ use vigil_engine::GlobalId;
 
 use crate::SqlError;
 use crate::catalog::Catalog;
+use crate::jsonb::{JsonbOperators, JsonbTypes};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::SessionStateDefaults;
+use datafusion::logical_expr::planner::ExprPlanner;
 
 /// The catalog name DataFusion sees; relations live in its `public` schema.
 pub const CATALOG_NAME: &str = "vigil";
@@ -155,7 +159,15 @@ impl PlanContext {
     pub fn new(catalog: &Catalog) -> PlanContext {
         let snapshots = Arc::new(Snapshots::default());
         let config = session_config().with_extension(snapshots.clone());
-        let ctx = SessionContext::new_with_config(config);
+        let mut expr_planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(JsonbOperators)];
+        expr_planners.extend(SessionStateDefaults::default_expr_planners());
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_expr_planners(expr_planners)
+            .with_type_planner(Arc::new(JsonbTypes))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let schema = Arc::new(CatalogSchema {
             catalog: catalog.clone(),
             named: Mutex::default(),

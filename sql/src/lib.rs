@@ -25,6 +25,7 @@ mod context;
 mod coord;
 pub mod copy;
 pub mod error;
+mod jsonb;
 mod lower;
 pub mod parse;
 mod pg;

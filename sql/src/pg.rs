@@ -12,6 +12,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::DataFusionError;
@@ -97,8 +98,11 @@ fn rewrite_cast(
         return Ok(Transformed::no(expr));
     };
     if let Expr::Literal(value, _) = inner.as_ref() {
+        // A jsonb literal stays marked as jsonb, so its column is jsonb too.
+        let metadata =
+            (!field.metadata().is_empty()).then(|| FieldMetadata::from(field.metadata().clone()));
         return match cast_literal(value, field) {
-            Ok(Some(literal)) => Ok(Transformed::yes(Expr::Literal(literal, None))),
+            Ok(Some(literal)) => Ok(Transformed::yes(Expr::Literal(literal, metadata))),
             Ok(None) => Ok(Transformed::no(expr)),
             Err(error) => fail(failure, error),
         };
