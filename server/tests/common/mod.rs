@@ -8,7 +8,7 @@
 
 #![allow(dead_code)] // each test target uses a different part of this module
 
-use std::fs::{self, File};
+use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -59,21 +59,37 @@ impl VigilServer {
             .tempdir()
             .context("creating a temporary directory")?;
         let port = free_port()?;
-        let log = File::create(dir.path().join("server.log"))?;
-        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        let child = Self::spawn_process(dir.path(), port, workers)?;
+        Ok(VigilServer { child, port, dir })
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and starts a new one on the
+    /// same data directory and port; returns once it listens again.
+    pub fn crash_and_restart(&mut self, workers: usize) -> anyhow::Result<()> {
+        self.child.kill().context("killing vigil serve")?;
+        self.child.wait()?;
+        self.child = Self::spawn_process(self.dir.path(), self.port, workers)?;
+        self.wait_until_listening()
+    }
+
+    fn spawn_process(dir: &Path, port: u16, workers: usize) -> anyhow::Result<Child> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))?;
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
             .arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .arg("--workers")
             .arg(workers.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .context("spawning vigil serve")?;
-        Ok(VigilServer { child, port, dir })
+            .context("spawning vigil serve")
     }
 
     fn wait_until_listening(&mut self) -> anyhow::Result<()> {
