@@ -926,3 +926,54 @@ async fn an_abandoned_copy_loads_nothing_and_the_connection_goes_on() -> anyhow:
     drop(client);
     server.stop().await
 }
+
+/// SHOW and EXPLAIN through the extended protocol describe their result columns,
+/// as drivers that prepare every statement (pgjdbc, tokio-postgres) need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_and_explain_describe_their_columns() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = server.connect().await?;
+    client
+        .batch_execute(
+            "CREATE TABLE t (a int primary key, b text);
+             CREATE MATERIALIZED VIEW v AS SELECT b, count(*) AS n FROM t GROUP BY b;",
+        )
+        .await?;
+    let rows = client
+        .query("SHOW TRANSACTION ISOLATION LEVEL", &[])
+        .await?;
+    assert_eq!(rows[0].get::<_, String>(0), "serializable");
+    let rows = client.query("SHOW MATERIALIZED VIEWS", &[]).await?;
+    assert_eq!(rows[0].get::<_, String>("name"), "v");
+    let columns: Vec<(String, bool, String)> = client
+        .query("SHOW COLUMNS FROM v", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("b".to_string(), true, "text".to_string()),
+            ("n".to_string(), false, "bigint".to_string())
+        ]
+    );
+    let plan: Vec<String> = client
+        .query("EXPLAIN MATERIALIZED VIEW v", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|line| line.trim_start().starts_with("Reduce")),
+        "{plan:?}"
+    );
+    assert!(
+        plan.iter()
+            .any(|line| line.trim_start().starts_with("Get t")),
+        "{plan:?}"
+    );
+    drop(client);
+    server.stop().await
+}

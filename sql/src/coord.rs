@@ -878,14 +878,15 @@ fn for_writes(catalog: &Catalog) -> Catalog {
     writable
 }
 
-fn command(tag: &str) -> ExecuteResponse {
+/// A completed command without a row count.
+pub(crate) fn command(tag: &str) -> ExecuteResponse {
     ExecuteResponse::Command(CommandTag {
         command: tag.to_string(),
         rows: None,
     })
 }
 
-fn text_column(name: &str) -> Column {
+pub(crate) fn text_column(name: &str) -> Column {
     Column {
         name: name.to_string(),
         ty: ScalarType::Text,

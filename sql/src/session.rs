@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 use vigil_engine::repr::{Column, Datum, RelationDesc, Row, ScalarType};
 
 use crate::SqlError;
-use crate::coord::{Inner, PendingCopy, text_rows};
+use crate::coord::{Inner, PendingCopy, command, text_column, text_rows};
 use crate::parse::{leading_words, parse_one, split_statements, trailing_name};
 
 /// How to open a [`Coordinator`].
@@ -144,7 +144,7 @@ impl Session {
             ));
         }
         let text = statements.pop().unwrap_or_default();
-        let (inferred, result) = match self.special_result(&text) {
+        let (inferred, result) = match self.special_result(&text).await? {
             Some(result) => (Vec::new(), result),
             None if text.is_empty() => (Vec::new(), None),
             None => match parse_one(&text)? {
@@ -209,15 +209,21 @@ impl Session {
     }
 
     /// The result description of statements Vigil answers itself, `None` if `sql` is
-    /// not one of them.
-    fn special_result(&self, sql: &str) -> Option<Option<RelationDesc>> {
-        let words = leading_words(sql, 2);
-        let first = words.first().map(String::as_str);
-        match first {
-            Some("SHOW") | Some("EXPLAIN") => Some(None),
+    /// not one of them. SHOW and EXPLAIN only read, so they are run to learn their
+    /// columns.
+    async fn special_result(
+        &mut self,
+        sql: &str,
+    ) -> Result<Option<Option<RelationDesc>>, SqlError> {
+        let words = leading_words(sql, 1);
+        match words.first().map(String::as_str) {
+            Some("SHOW") | Some("EXPLAIN") => match self.execute_one(sql, None).await? {
+                ExecuteResponse::Rows { desc, .. } => Ok(Some(Some(desc))),
+                _ => Ok(Some(None)),
+            },
             Some("SET") | Some("RESET") | Some("BEGIN") | Some("START") | Some("COMMIT")
-            | Some("END") | Some("ROLLBACK") | Some("ABORT") => Some(None),
-            _ => None,
+            | Some("END") | Some("ROLLBACK") | Some("ABORT") => Ok(Some(None)),
+            _ => Ok(None),
         }
     }
 
@@ -362,21 +368,6 @@ impl Session {
         };
         self.vars.insert(name, value);
         Ok(command("SET"))
-    }
-}
-
-fn command(tag: &str) -> ExecuteResponse {
-    ExecuteResponse::Command(CommandTag {
-        command: tag.to_string(),
-        rows: None,
-    })
-}
-
-fn text_column(name: &str) -> Column {
-    Column {
-        name: name.to_string(),
-        ty: ScalarType::Text,
-        nullable: true,
     }
 }
 
