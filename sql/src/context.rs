@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use datafusion::arrow::array::{StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{
     CatalogProvider, MemTable, MemoryCatalogProvider, SchemaProvider, Session, TableProvider,
@@ -30,6 +32,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use vigil_engine::GlobalId;
+use vigil_engine::render::ErrorLog;
 
 use crate::SqlError;
 use crate::catalog::Catalog;
@@ -103,20 +106,63 @@ impl Snapshots {
     }
 }
 
+/// The system relation listing rows that views could not compute.
+pub const DATAFLOW_ERRORS: &str = "vigil_dataflow_errors";
+
 /// Vigil's catalog as a DataFusion schema; remembers which relations planning named.
 #[derive(Debug)]
 struct CatalogSchema {
     catalog: Catalog,
     named: Mutex<BTreeSet<GlobalId>>,
+    errors: ErrorLog,
+}
+
+impl CatalogSchema {
+    /// `vigil_dataflow_errors` as of now: when, which view, and why.
+    fn dataflow_errors(&self) -> DfResult<Arc<dyn TableProvider>> {
+        let errors = self.errors.snapshot();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "occurred_at",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
+                false,
+            ),
+            Field::new("view", DataType::Utf8, false),
+            Field::new("message", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(
+                    TimestampMillisecondArray::from_iter_values(
+                        errors.iter().map(|e| e.at_ms as i64),
+                    )
+                    .with_timezone("+00:00"),
+                ),
+                Arc::new(StringArray::from_iter_values(
+                    errors.iter().map(|e| e.dataflow.as_str()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    errors.iter().map(|e| e.message.as_str()),
+                )),
+            ],
+        )?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
 }
 
 #[async_trait]
 impl SchemaProvider for CatalogSchema {
     fn table_names(&self) -> Vec<String> {
-        self.catalog.names().cloned().collect()
+        let mut names: Vec<String> = self.catalog.names().cloned().collect();
+        names.push(DATAFLOW_ERRORS.to_string());
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if name == DATAFLOW_ERRORS && self.catalog.resolve(name).is_none() {
+            return self.dataflow_errors().map(Some);
+        }
         Ok(self.catalog.resolve(name).map(|entry| {
             self.named
                 .lock()
@@ -127,7 +173,7 @@ impl SchemaProvider for CatalogSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.catalog.resolve(name).is_some()
+        name == DATAFLOW_ERRORS || self.catalog.resolve(name).is_some()
     }
 }
 
@@ -156,7 +202,7 @@ pub fn session_config() -> SessionConfig {
 }
 
 impl PlanContext {
-    pub fn new(catalog: &Catalog) -> PlanContext {
+    pub fn new(catalog: &Catalog, errors: &ErrorLog) -> PlanContext {
         let snapshots = Arc::new(Snapshots::default());
         let config = session_config().with_extension(snapshots.clone());
         let mut expr_planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(JsonbOperators)];
@@ -171,6 +217,7 @@ impl PlanContext {
         let schema = Arc::new(CatalogSchema {
             catalog: catalog.clone(),
             named: Mutex::default(),
+            errors: errors.clone(),
         });
         let provider = MemoryCatalogProvider::new();
         // Registering into a fresh in-memory catalog cannot fail.

@@ -132,12 +132,12 @@ impl Inner {
                 })
             }
             ItemKind::View { query } => {
-                let ctx = PlanContext::new(&state.catalog);
+                let ctx = PlanContext::new(&state.catalog, self.engine.errors());
                 let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
                 Arc::new(ViewTable::new(plan, Some(def.create_sql.clone())))
             }
             ItemKind::MaterializedView { query } => {
-                let ctx = PlanContext::new(&state.catalog);
+                let ctx = PlanContext::new(&state.catalog, self.engine.errors());
                 let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
                 let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;
                 let dataflow = lower(&optimized)?;
@@ -225,7 +225,7 @@ impl Inner {
         params: Option<&[Datum]>,
     ) -> Result<ExecuteResponse, SqlError> {
         let catalog = self.catalog().await;
-        let ctx = PlanContext::new(&catalog);
+        let ctx = PlanContext::new(&catalog, self.engine.errors());
         let plan = bind(ctx.plan(statement).await?, params)?;
         let (desc, rows) = self.query(&ctx, &catalog, plan, None).await?;
         Ok(ExecuteResponse::Rows { desc, rows })
@@ -236,7 +236,7 @@ impl Inner {
         statement: Statement,
     ) -> Result<(Vec<Option<ScalarType>>, Option<RelationDesc>), SqlError> {
         let returns_rows = matches!(statement, Statement::Query(_));
-        let ctx = PlanContext::new(&self.catalog().await);
+        let ctx = PlanContext::new(&self.catalog().await, self.engine.errors());
         let plan = ctx.plan(statement).await?;
         // Fields, not types: a jsonb column's field carries the metadata that says so.
         let fields = plan.get_parameter_fields().map_err(from_datafusion)?;
@@ -266,7 +266,7 @@ impl Inner {
     ) -> Result<ExecuteResponse, SqlError> {
         let mut state = self.state.lock().await;
         let catalog = for_writes(&state.catalog);
-        let ctx = PlanContext::new(&catalog);
+        let ctx = PlanContext::new(&catalog, self.engine.errors());
         let plan = bind(ctx.plan(statement).await?, params)?;
         let LogicalPlan::Dml(dml) = plan else {
             return Err(SqlError::Unsupported(format!(
@@ -537,7 +537,7 @@ impl Inner {
             return Err(SqlError::DuplicateRelation(name));
         }
         let query = view_query(&create);
-        let ctx = PlanContext::new(&state.catalog);
+        let ctx = PlanContext::new(&state.catalog, self.engine.errors());
         let plan = ctx.plan(crate::parse::parse_one(&query)?).await?;
         let depends_on = ctx.named_relations();
         let schema = plan.schema().as_arrow().clone();
@@ -722,7 +722,7 @@ impl Inner {
 
     pub(crate) async fn explain(&self, query: &str) -> Result<ExecuteResponse, SqlError> {
         let catalog = self.catalog().await;
-        let ctx = PlanContext::new(&catalog);
+        let ctx = PlanContext::new(&catalog, self.engine.errors());
         let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
         check_deterministic(&plan)?;
         let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;

@@ -7,7 +7,8 @@
 //! [`reduce`]).
 //!
 //! A row whose expression fails to evaluate (division by zero, overflow) is dropped
-//! from the view and reported to the [`ErrorLog`], never a panic.
+//! from the view and reported to the [`ErrorLog`], never a panic; SQL reads the log
+//! as `vigil_dataflow_errors`.
 
 mod join;
 mod mfp;
@@ -27,7 +28,7 @@ use crate::repr::{Datum, Row};
 pub type Coll<'s> = VecCollection<'s, Time, Row, Diff>;
 
 /// Errors met while maintaining views, newest last, bounded in size.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ErrorLog {
     inner: Arc<Mutex<Vec<DataflowError>>>,
 }
@@ -35,11 +36,14 @@ pub struct ErrorLog {
 /// One row that a view could not compute.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataflowError {
+    /// Wall-clock time of the failure, milliseconds since the Unix epoch.
+    pub at_ms: u64,
     /// The view (dataflow) whose operator failed.
     pub dataflow: String,
     pub message: String,
 }
 
+/// The newest errors kept; older ones are forgotten first.
 const ERROR_LOG_CAPACITY: usize = 10_000;
 
 impl ErrorLog {
@@ -49,7 +53,12 @@ impl ErrorLog {
         if errors.len() >= ERROR_LOG_CAPACITY {
             errors.remove(0);
         }
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         errors.push(DataflowError {
+            at_ms,
             dataflow: dataflow.to_string(),
             message,
         });
