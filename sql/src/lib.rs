@@ -13,6 +13,9 @@
 //! - `context`: DataFusion sessions over Vigil's catalog, reading peeked snapshots.
 //! - `lower`: DataFusion `LogicalPlan` → Vigil dataflow `Plan`; refuses (0A000) what
 //!   cannot be maintained incrementally.
+//! - `pg`: PostgreSQL semantics for literals (input syntax, rounding, errors) applied
+//!   to DataFusion's plans; `jsonb`: the jsonb type and its `->`/`->>` operators.
+//! - `copy`: COPY's text and CSV formats.
 //! - `storage`: the catalog and table rows in redb.
 //! - [`error`]: [`SqlError`], each variant with its SQLSTATE.
 //!
