@@ -10,6 +10,7 @@
 //! from the view and reported to the [`ErrorLog`], never a panic; SQL reads the log
 //! as `vigil_dataflow_errors`.
 
+mod accumulate;
 mod join;
 mod mfp;
 mod reduce;

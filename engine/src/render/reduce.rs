@@ -1,9 +1,12 @@
 //! GROUP BY and top-k: differential `reduce` over rows keyed by their group.
 //!
-//! An aggregate is evaluated by DataFusion's own accumulator over the rows of a group
-//! whenever the group changes, so every aggregate DataFusion offers (including
-//! `string_agg … ORDER BY`, `median`, `percentile_cont`) means the same in a view as in
-//! an ad-hoc query. The cost of a change is proportional to the size of its group.
+//! When every aggregate is a sum over rows (`count`, `sum` of integers or numerics),
+//! the reduction accumulates them in the multiplicities ([`super::accumulate`]) and a
+//! change costs the same whatever the size of its group. Otherwise each aggregate is
+//! evaluated by DataFusion's own accumulator over the rows of a group whenever the
+//! group changes, so every aggregate DataFusion offers (including `string_agg …
+//! ORDER BY`, `median`, `percentile_cont`) means the same in a view as in an ad-hoc
+//! query; the cost of a change is then proportional to the size of its group.
 //!
 //! A reduction without GROUP BY yields exactly one row, also over empty input: the
 //! accumulators' value over no rows stands in while the input is empty.
@@ -29,25 +32,16 @@ pub(super) fn render_reduce<'s>(
     group_key: Vec<usize>,
     aggregates: Vec<AggregateExpr>,
 ) -> Coll<'s> {
-    let key = group_key.clone();
-    let keyed = input.map(move |row| (project_columns(&row, &key), row));
-
-    let (dataflow, errors) = (ctx.name.clone(), ctx.errors.clone());
-    let (group_schema, group_aggregates) = (schema.clone(), aggregates.clone());
-    let reduced = keyed.reduce_named(
-        "Aggregate",
-        move |_key, group: &[(&Row, Diff)], output: &mut Vec<(Row, Diff)>| {
-            let rows = expand(group);
-            match evaluate_aggregates(&group_schema, &group_aggregates, &rows) {
-                Ok(values) => output.push((values, 1)),
-                Err(e) => errors.push(&dataflow, e.to_string()),
-            }
-        },
-    );
-    let out = reduced.map(|(mut key, values)| {
-        key.extend(values);
-        key
-    });
+    let out = match super::accumulate::render(&input, &schema, &group_key, &aggregates) {
+        Some(out) => out,
+        None => reduce_groups(
+            ctx,
+            input,
+            schema.clone(),
+            group_key.clone(),
+            aggregates.clone(),
+        ),
+    };
     if !group_key.is_empty() {
         return out;
     }
@@ -63,6 +57,35 @@ pub(super) fn render_reduce<'s>(
             out
         }
     }
+}
+
+/// Evaluates the aggregates with DataFusion's accumulators over every row of a
+/// group, whenever the group changes.
+fn reduce_groups<'s>(
+    ctx: &RenderContext<'s>,
+    input: Coll<'s>,
+    schema: SchemaRef,
+    group_key: Vec<usize>,
+    aggregates: Vec<AggregateExpr>,
+) -> Coll<'s> {
+    let key = group_key;
+    let keyed = input.map(move |row| (project_columns(&row, &key), row));
+
+    let (dataflow, errors) = (ctx.name.clone(), ctx.errors.clone());
+    let reduced = keyed.reduce_named(
+        "Aggregate",
+        move |_key, group: &[(&Row, Diff)], output: &mut Vec<(Row, Diff)>| {
+            let rows = expand(group);
+            match evaluate_aggregates(&schema, &aggregates, &rows) {
+                Ok(values) => output.push((values, 1)),
+                Err(e) => errors.push(&dataflow, e.to_string()),
+            }
+        },
+    );
+    reduced.map(|(mut key, values)| {
+        key.extend(values);
+        key
+    })
 }
 
 /// The rows of a group, each repeated by its multiplicity.
