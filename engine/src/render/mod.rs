@@ -4,7 +4,7 @@
 //! [`Time`]s. Scalar work (projections, filters, residual join predicates) runs
 //! DataFusion's physical expressions over Arrow batches of rows ([`mfp`]); joins,
 //! reductions and top-k are differential operators keyed by rows ([`join`],
-//! [`reduce`]).
+//! [`reduce`]); counts and sums accumulate in the multiplicities ([`accumulate`]).
 //!
 //! A row whose expression fails to evaluate (division by zero, overflow) is dropped
 //! from the view and reported to the [`ErrorLog`], never a panic; SQL reads the log
