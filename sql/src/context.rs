@@ -26,6 +26,8 @@ use datafusion::catalog::{
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::source_as_provider;
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SessionStateBuilder, SessionStateDefaults};
+use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -37,9 +39,6 @@ use vigil_engine::render::ErrorLog;
 use crate::SqlError;
 use crate::catalog::Catalog;
 use crate::jsonb::{JsonbOperators, JsonbTypes};
-use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::SessionStateDefaults;
-use datafusion::logical_expr::planner::ExprPlanner;
 
 /// The catalog name DataFusion sees; relations live in its `public` schema.
 pub const CATALOG_NAME: &str = "vigil";

@@ -95,7 +95,11 @@ impl Inner {
             }),
         });
         {
-            let mut state = inner.state.blocking_lock_or_try()?;
+            // Nothing else holds the state yet: the ticker starts below.
+            let mut state = inner
+                .state
+                .try_lock()
+                .map_err(|_| SqlError::Engine("coordinator state is busy during startup".into()))?;
             for (id, def) in items {
                 let name = def.name.clone();
                 futures::executor::block_on(inner.install(&mut state, id, def, true))
@@ -132,12 +136,12 @@ impl Inner {
                 })
             }
             ItemKind::View { query } => {
-                let ctx = PlanContext::new(&state.catalog, self.engine.errors());
+                let ctx = self.context(&state.catalog);
                 let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
                 Arc::new(ViewTable::new(plan, Some(def.create_sql.clone())))
             }
             ItemKind::MaterializedView { query } => {
-                let ctx = PlanContext::new(&state.catalog, self.engine.errors());
+                let ctx = self.context(&state.catalog);
                 let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
                 let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;
                 let dataflow = lower(&optimized)?;
@@ -153,6 +157,11 @@ impl Inner {
         };
         state.catalog.insert(Entry { id, def, provider });
         Ok(())
+    }
+
+    /// A DataFusion session over `catalog` for one statement.
+    fn context(&self, catalog: &Catalog) -> PlanContext {
+        PlanContext::new(catalog, self.engine.errors())
     }
 
     /// Closes the current time: later writes happen at a later time.
@@ -225,7 +234,7 @@ impl Inner {
         params: Option<&[Datum]>,
     ) -> Result<ExecuteResponse, SqlError> {
         let catalog = self.catalog().await;
-        let ctx = PlanContext::new(&catalog, self.engine.errors());
+        let ctx = self.context(&catalog);
         let plan = bind(ctx.plan(statement).await?, params)?;
         let (desc, rows) = self.query(&ctx, &catalog, plan, None).await?;
         Ok(ExecuteResponse::Rows { desc, rows })
@@ -236,7 +245,7 @@ impl Inner {
         statement: Statement,
     ) -> Result<(Vec<Option<ScalarType>>, Option<RelationDesc>), SqlError> {
         let returns_rows = matches!(statement, Statement::Query(_));
-        let ctx = PlanContext::new(&self.catalog().await, self.engine.errors());
+        let ctx = self.context(&self.catalog().await);
         let plan = ctx.plan(statement).await?;
         // Fields, not types: a jsonb column's field carries the metadata that says so.
         let fields = plan.get_parameter_fields().map_err(from_datafusion)?;
@@ -266,7 +275,7 @@ impl Inner {
     ) -> Result<ExecuteResponse, SqlError> {
         let mut state = self.state.lock().await;
         let catalog = for_writes(&state.catalog);
-        let ctx = PlanContext::new(&catalog, self.engine.errors());
+        let ctx = self.context(&catalog);
         let plan = bind(ctx.plan(statement).await?, params)?;
         let LogicalPlan::Dml(dml) = plan else {
             return Err(SqlError::Unsupported(format!(
@@ -537,7 +546,7 @@ impl Inner {
             return Err(SqlError::DuplicateRelation(name));
         }
         let query = view_query(&create);
-        let ctx = PlanContext::new(&state.catalog, self.engine.errors());
+        let ctx = self.context(&state.catalog);
         let plan = ctx.plan(crate::parse::parse_one(&query)?).await?;
         let depends_on = ctx.named_relations();
         let schema = plan.schema().as_arrow().clone();
@@ -722,7 +731,7 @@ impl Inner {
 
     pub(crate) async fn explain(&self, query: &str) -> Result<ExecuteResponse, SqlError> {
         let catalog = self.catalog().await;
-        let ctx = PlanContext::new(&catalog, self.engine.errors());
+        let ctx = self.context(&catalog);
         let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
         check_deterministic(&plan)?;
         let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;
@@ -820,18 +829,6 @@ impl Inner {
             Datum::Text(entry.def.create_sql.clone()),
         ]];
         Ok(ExecuteResponse::Rows { desc, rows })
-    }
-}
-
-trait BlockingLock {
-    fn blocking_lock_or_try(&self) -> Result<tokio::sync::MutexGuard<'_, State>, SqlError>;
-}
-
-impl BlockingLock for Mutex<State> {
-    /// Locks from synchronous code, whether or not a tokio runtime is running.
-    fn blocking_lock_or_try(&self) -> Result<tokio::sync::MutexGuard<'_, State>, SqlError> {
-        self.try_lock()
-            .map_err(|_| SqlError::Engine("coordinator state is busy during startup".into()))
     }
 }
 
