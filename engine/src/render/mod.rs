@@ -15,7 +15,7 @@ mod join;
 mod mfp;
 mod reduce;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::VecCollection;
@@ -31,7 +31,7 @@ pub type Coll<'s> = VecCollection<'s, Time, Row, Diff>;
 /// Errors met while maintaining views, newest last, bounded in size.
 #[derive(Clone, Debug, Default)]
 pub struct ErrorLog {
-    inner: Arc<Mutex<Vec<DataflowError>>>,
+    inner: Arc<Mutex<VecDeque<DataflowError>>>,
 }
 
 /// One row that a view could not compute.
@@ -52,13 +52,13 @@ impl ErrorLog {
         tracing::warn!(dataflow, %message, "row dropped from view");
         let mut errors = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if errors.len() >= ERROR_LOG_CAPACITY {
-            errors.remove(0);
+            errors.pop_front();
         }
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        errors.push(DataflowError {
+        errors.push_back(DataflowError {
             at_ms,
             dataflow: dataflow.to_string(),
             message,
@@ -66,7 +66,8 @@ impl ErrorLog {
     }
 
     pub fn snapshot(&self) -> Vec<DataflowError> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let errors = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        errors.iter().cloned().collect()
     }
 }
 
