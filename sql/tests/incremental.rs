@@ -168,7 +168,8 @@ fn multiset(rows: Vec<Row>) -> BTreeMap<Row, usize> {
     counts
 }
 
-/// Compares every view with its query; returns how many rows the views hold.
+/// Compares every view with its query; returns how many rows the views that can be
+/// empty hold.
 async fn check_views(session: &mut Session, step: &str) -> usize {
     let mut rows = 0;
     for (name, query) in VIEWS {
@@ -178,7 +179,10 @@ async fn check_views(session: &mut Session, step: &str) -> usize {
             incremental, recomputed,
             "view {name} disagrees with its query after {step}"
         );
-        rows += incremental.values().sum::<usize>();
+        // Global aggregates always hold a row; count only views that can be empty.
+        if !name.contains("global") {
+            rows += incremental.values().sum::<usize>();
+        }
     }
     rows
 }
@@ -223,7 +227,7 @@ fn check_batches(batches: Vec<Vec<Change>>) {
             }
             rows_seen += check_views(&mut session, &format!("batch {n}: {batch:?}")).await;
         }
-        // Every batch changes a table, so the views cannot all be empty.
+        // Every batch writes rows, so comparing only empty views would prove nothing.
         assert!(rows_seen > 0, "the views never held a row");
     });
 }
