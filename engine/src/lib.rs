@@ -1,11 +1,11 @@
 //! Vigil's dataflow engine: timely + differential dataflow workers that keep
-//! materialized views up to date as tables change.
+//! materialized views up to date as tables and sources change.
 //!
 //! ```text
-//!  table updates ─▶ input ─▶ arrangement (table) ─┐
-//!                                                  ├─▶ rendered plan ─▶ arrangement (view)
-//!  other views' arrangements ──────────────────────┘          │
-//!                                           peeks read arrangements at one time
+//!  table updates ─▶ input ─▶ arrangement (table) ──────────┐
+//!  change log topic ─▶ source (decode, upsert) ─▶ arrangement ├─▶ rendered plan ─▶ arrangement (view)
+//!  other views' arrangements ───────────────────────────────┘          │
+//!                                                    peeks read arrangements at one time
 //! ```
 //!
 //! - [`repr`]: the data model (`Datum`, `Row`, `ScalarType`, `RelationDesc`) and its
@@ -16,14 +16,20 @@
 //! - [`runtime`]: the worker threads, the commands that drive them (create, update,
 //!   advance time, drop) and peeks, which read an arrangement at one closed time
 //!   across all workers.
+//! - [`source`]: topics of the change log read by the workers (partitions spread over
+//!   them), decoded from JSON and upserted into a collection; bad records become
+//!   rows of `vigil_source_errors`.
 //!
 //! The engine knows nothing of SQL or storage: the coordinator in `vigil-sql` decides
-//! timestamps, persists writes and lowers SQL to plans.
+//! timestamps, persists writes and lowers SQL to plans. Sources follow the
+//! coordinator's time: they emit at the current input time once they have replayed
+//! their topic.
 
 pub mod plan;
 pub mod render;
 pub mod repr;
 pub mod runtime;
+pub mod source;
 
 pub use plan::{Diff, GlobalId, Plan, Time};
 pub use runtime::{Engine, EngineError, PendingPeek};

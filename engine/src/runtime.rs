@@ -15,7 +15,9 @@
 //! Time is the caller's: [`Engine::update`] stamps updates with the current input
 //! time, and [`Engine::advance_to`] closes every time before its argument.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::Duration;
@@ -30,11 +32,13 @@ use futures::StreamExt;
 use futures::channel::mpsc;
 use timely::WorkerConfig;
 use timely::progress::Antichain;
+use timely::scheduling::Activator;
 use timely::worker::Worker;
 
 use crate::plan::{Diff, GlobalId, Plan, Time};
 use crate::render::{ErrorLog, RenderContext};
 use crate::repr::Row;
+use crate::source::{SourceErrorLog, SourceSpec, render_source};
 
 type RowTrace = TraceAgent<KeySpine<Row, Time, Diff>>;
 
@@ -59,6 +63,11 @@ enum Command {
         id: GlobalId,
         name: String,
         plan: Arc<Plan>,
+    },
+    CreateSource {
+        id: GlobalId,
+        name: String,
+        spec: SourceSpec,
     },
     Drop {
         id: GlobalId,
@@ -89,6 +98,8 @@ pub struct Engine {
     threads: Vec<Thread>,
     guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
     errors: ErrorLog,
+    source_errors: SourceErrorLog,
+    frontiers: Frontiers,
 }
 
 impl Engine {
@@ -103,7 +114,13 @@ impl Engine {
             Arc::new(Mutex::new(receivers.into_iter().map(Some).collect()));
         let (thread_tx, thread_rx) = crossbeam_channel::unbounded::<(usize, Thread)>();
         let errors = ErrorLog::default();
-        let worker_errors = errors.clone();
+        let source_errors = SourceErrorLog::default();
+        let frontiers = Frontiers::new(workers);
+        let shared = Shared {
+            errors: errors.clone(),
+            source_errors: source_errors.clone(),
+            frontiers: frontiers.clone(),
+        };
 
         let config = timely::Config {
             communication: timely::CommunicationConfig::Process(workers),
@@ -116,7 +133,7 @@ impl Engine {
             if thread_tx.send((index, std::thread::current())).is_err() {
                 return;
             }
-            WorkerState::new(worker, receiver, worker_errors.clone()).run();
+            WorkerState::new(worker, receiver, shared.clone()).run();
         })
         .map_err(EngineError::Start)?;
 
@@ -133,6 +150,8 @@ impl Engine {
             threads,
             guards: Mutex::new(Some(guards)),
             errors,
+            source_errors,
+            frontiers,
         })
     }
 
@@ -144,6 +163,16 @@ impl Engine {
     /// Rows that views could not compute.
     pub fn errors(&self) -> &ErrorLog {
         &self.errors
+    }
+
+    /// Records that sources could not decode.
+    pub fn source_errors(&self) -> &SourceErrorLog {
+        &self.source_errors
+    }
+
+    /// How far each relation is complete, updated as the workers run.
+    pub fn frontiers(&self) -> &Frontiers {
+        &self.frontiers
     }
 
     fn broadcast(&self, command: Command) -> Result<(), EngineError> {
@@ -171,6 +200,21 @@ impl Engine {
             id,
             name: name.to_string(),
             plan: Arc::new(plan),
+        })
+    }
+
+    /// Adds a source: a topic of the change log read by the workers into an
+    /// arrangement that views and peeks read, as a table's is.
+    pub fn create_source(
+        &self,
+        id: GlobalId,
+        name: &str,
+        spec: SourceSpec,
+    ) -> Result<(), EngineError> {
+        self.broadcast(Command::CreateSource {
+            id,
+            name: name.to_string(),
+            spec,
         })
     }
 
@@ -256,7 +300,60 @@ struct Relation {
     trace: RowTrace,
     /// The table's input, for tables.
     input: Option<InputSession<Time, Row, Diff>>,
+    /// The source operator's activator, for sources: woken when time advances.
+    activator: Option<Rc<RefCell<Option<Activator>>>>,
     dataflow: usize,
+    /// The last frontier reported to [`Frontiers`].
+    reported: Option<Time>,
+}
+
+/// What the engine handle and every worker share.
+#[derive(Clone)]
+struct Shared {
+    errors: ErrorLog,
+    source_errors: SourceErrorLog,
+    frontiers: Frontiers,
+}
+
+/// Per relation and worker, the first time not yet complete in its arrangement.
+#[derive(Clone, Debug)]
+pub struct Frontiers {
+    workers: usize,
+    uppers: Arc<Mutex<BTreeMap<GlobalId, Vec<Time>>>>,
+}
+
+impl Frontiers {
+    fn new(workers: usize) -> Frontiers {
+        Frontiers {
+            workers,
+            uppers: Arc::default(),
+        }
+    }
+
+    fn report(&self, id: GlobalId, worker: usize, upper: Time) {
+        let mut uppers = self.uppers.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = uppers.entry(id).or_insert_with(|| vec![0; self.workers]);
+        if let Some(slot) = entry.get_mut(worker) {
+            *slot = upper;
+        }
+    }
+
+    fn forget(&self, id: GlobalId) {
+        let mut uppers = self.uppers.lock().unwrap_or_else(|e| e.into_inner());
+        uppers.remove(&id);
+    }
+
+    /// Per relation, the time through which it is complete in every worker.
+    pub fn complete_through(&self) -> BTreeMap<GlobalId, Time> {
+        let uppers = self.uppers.lock().unwrap_or_else(|e| e.into_inner());
+        uppers
+            .iter()
+            .map(|(id, per_worker)| {
+                let upper = per_worker.iter().copied().min().unwrap_or(0);
+                (*id, upper.saturating_sub(1))
+            })
+            .collect()
+    }
 }
 
 struct WaitingPeek {
@@ -271,19 +368,20 @@ struct WorkerState<'w> {
     commands: Receiver<Arc<Command>>,
     relations: BTreeMap<GlobalId, Relation>,
     peeks: Vec<WaitingPeek>,
-    time: Time,
-    errors: ErrorLog,
+    /// The current input time; every earlier time is closed.
+    time: Rc<Cell<Time>>,
+    shared: Shared,
 }
 
 impl<'w> WorkerState<'w> {
-    fn new(worker: &'w mut Worker, commands: Receiver<Arc<Command>>, errors: ErrorLog) -> Self {
+    fn new(worker: &'w mut Worker, commands: Receiver<Arc<Command>>, shared: Shared) -> Self {
         WorkerState {
             worker,
             commands,
             relations: BTreeMap::new(),
             peeks: Vec::new(),
-            time: 0,
-            errors,
+            time: Rc::new(Cell::new(0)),
+            shared,
         }
     }
 
@@ -301,6 +399,21 @@ impl<'w> WorkerState<'w> {
             };
             self.worker.step_or_park(park);
             self.answer_peeks();
+            self.report_frontiers();
+        }
+    }
+
+    /// Publishes each relation's frontier where it moved, for `vigil_frontiers`.
+    fn report_frontiers(&mut self) {
+        let index = self.worker.index();
+        for (id, relation) in &mut self.relations {
+            let mut upper = Antichain::new();
+            relation.trace.read_upper(&mut upper);
+            let upper = upper.first().copied().unwrap_or(Time::MAX);
+            if relation.reported != Some(upper) {
+                relation.reported = Some(upper);
+                self.shared.frontiers.report(*id, index, upper);
+            }
         }
     }
 
@@ -309,7 +422,9 @@ impl<'w> WorkerState<'w> {
         match command {
             Command::CreateTable { id, name } => self.create_table(*id, name),
             Command::CreateView { id, name, plan } => self.create_view(*id, name, plan),
+            Command::CreateSource { id, name, spec } => self.create_source(*id, name, spec),
             Command::Drop { id } => {
+                self.shared.frontiers.forget(*id);
                 if let Some(relation) = self.relations.remove(id) {
                     let dataflow = relation.dataflow;
                     drop(relation);
@@ -339,7 +454,16 @@ impl<'w> WorkerState<'w> {
                 });
                 self.answer_peeks();
             }
-            Command::Shutdown => return false,
+            Command::Shutdown => {
+                // Sources hold capabilities until dropped, and timely steps a worker
+                // until its dataflows are gone.
+                for (_, relation) in std::mem::take(&mut self.relations) {
+                    let dataflow = relation.dataflow;
+                    drop(relation);
+                    self.worker.drop_dataflow(dataflow);
+                }
+                return false;
+            }
         }
         true
     }
@@ -353,21 +477,48 @@ impl<'w> WorkerState<'w> {
                 let arranged = rows.arrange_by_self_named(&format!("arrange {name}"));
                 (input, arranged.trace)
             });
-        input.advance_to(self.time);
+        input.advance_to(self.time.get());
         input.flush();
         self.relations.insert(
             id,
             Relation {
                 trace,
                 input: Some(input),
+                activator: None,
                 dataflow,
+                reported: None,
+            },
+        );
+    }
+
+    fn create_source(&mut self, id: GlobalId, name: &str, spec: &SourceSpec) {
+        let dataflow = self.worker.next_dataflow_index();
+        let activator = Rc::new(RefCell::new(None));
+        let now = self.time.clone();
+        let errors = self.shared.source_errors.clone();
+        let slot = activator.clone();
+        let trace = self
+            .worker
+            .dataflow_named(&format!("source {name}"), |scope| {
+                render_source(scope, name, spec, now, errors, slot)
+                    .arrange_by_self_named(&format!("arrange {name}"))
+                    .trace
+            });
+        self.relations.insert(
+            id,
+            Relation {
+                trace,
+                input: None,
+                activator: Some(activator),
+                dataflow,
+                reported: None,
             },
         );
     }
 
     fn create_view(&mut self, id: GlobalId, name: &str, plan: &Plan) {
         let dataflow = self.worker.next_dataflow_index();
-        let errors = self.errors.clone();
+        let errors = self.shared.errors.clone();
         let relations = &mut self.relations;
         let trace = self
             .worker
@@ -398,20 +549,26 @@ impl<'w> WorkerState<'w> {
             Relation {
                 trace,
                 input: None,
+                activator: None,
                 dataflow,
+                reported: None,
             },
         );
     }
 
     fn advance_to(&mut self, time: Time) {
-        if time <= self.time {
+        if time <= self.time.get() {
             return;
         }
-        self.time = time;
+        self.time.set(time);
         for relation in self.relations.values_mut() {
             if let Some(input) = relation.input.as_mut() {
                 input.advance_to(time);
                 input.flush();
+            }
+            // Sources follow the time on their own; wake them to do so.
+            if let Some(activator) = relation.activator.as_ref().and_then(|a| a.borrow().clone()) {
+                activator.activate();
             }
         }
         self.compact();
@@ -422,7 +579,7 @@ impl<'w> WorkerState<'w> {
         let oldest_peek = self.peeks.iter().map(|p| p.time).min();
         let since = oldest_peek
             .unwrap_or(Time::MAX)
-            .min(self.time.saturating_sub(1));
+            .min(self.time.get().saturating_sub(1));
         let frontier = Antichain::from_elem(since);
         for relation in self.relations.values_mut() {
             let current = relation.trace.get_logical_compaction().to_owned();
