@@ -1,6 +1,8 @@
 //! The real `psql` against a fresh `vigil serve`: a setup script with `-f`, a CSV
 //! load with `\copy` (COPY FROM STDIN underneath), then a materialized view over a
-//! join with GROUP BY, read with `-c` after every update and delete.
+//! join with GROUP BY, read with `-c` after every update and delete. Then psql's
+//! describe commands (`\dt`, `\dv`, `\dm`, `\dn`, `\l`, `\d name`, `\d+ name`),
+//! which query pg_catalog, with comments that survive a restart.
 //!
 //! Skipped, with a message and an `ignored` count, only when `psql` is not
 //! installed; `scripts/install-test-deps.sh` installs it.
@@ -59,11 +61,24 @@ fn main() {
             "psql: SKIPPED: the psql binary is not installed (run scripts/install-test-deps.sh)"
         );
     }
-    let trial = Trial::test("psql_copy_and_materialized_view", || {
-        copy_and_materialized_view().map_err(|e| Failed::from(format!("{e:#}")))
-    })
-    .with_ignored_flag(!installed);
-    sqllogictest::harness::run(&args, vec![trial]).exit();
+    let trials = vec![
+        Trial::test("psql_copy_and_materialized_view", || {
+            copy_and_materialized_view().map_err(|e| Failed::from(format!("{e:#}")))
+        }),
+        Trial::test("psql_list_commands", || {
+            with_server(list_commands).map_err(|e| Failed::from(format!("{e:#}")))
+        }),
+        Trial::test("psql_describe_commands", || {
+            with_server(describe_commands).map_err(|e| Failed::from(format!("{e:#}")))
+        }),
+        Trial::test("psql_comments_survive_restart", || {
+            comments_survive_restart().map_err(|e| Failed::from(format!("{e:#}")))
+        }),
+    ]
+    .into_iter()
+    .map(|trial| trial.with_ignored_flag(!installed))
+    .collect();
+    sqllogictest::harness::run(&args, trials).exit();
 }
 
 fn psql_installed() -> bool {
@@ -147,6 +162,125 @@ fn steps(server: &VigilServer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Relations for the describe commands: a keyed table, a view and a materialized
+/// view, with comments on the table, one of its columns and the view.
+const DESCRIBE_SETUP: &str = "\
+CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL, region text);
+CREATE VIEW big_customers AS SELECT id, name FROM customers WHERE id > 1;
+CREATE MATERIALIZED VIEW regions AS SELECT region, count(*) AS n FROM customers GROUP BY region;
+COMMENT ON TABLE customers IS 'people who order';
+COMMENT ON COLUMN customers.name IS 'full name';
+COMMENT ON COLUMN big_customers.name IS 'their name';
+";
+
+/// Runs `steps` against a fresh server loaded with [`DESCRIBE_SETUP`], adding the
+/// server's log to a failure.
+fn with_server(steps: fn(&VigilServer) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let server = VigilServer::start(2)?;
+    setup_describe(&server)
+        .and_then(|()| steps(&server))
+        .map_err(|e| anyhow::anyhow!("{e:#}\n{}", server.log_tail()))
+}
+
+fn setup_describe(server: &VigilServer) -> anyhow::Result<()> {
+    let setup = server.scratch_dir().join("describe.sql");
+    fs::write(&setup, DESCRIBE_SETUP)?;
+    let script = setup.display().to_string();
+    expect(server, &["-q", "-f", &script], "")
+}
+
+/// `\dt`, `\dv`, `\dm`, `\dn` and `\l` list exactly Vigil's relations, schema and
+/// database, each of its own kind, owned by the connected user.
+fn list_commands(server: &VigilServer) -> anyhow::Result<()> {
+    expect(server, &["-c", "\\dt"], "public|customers|table|vigil")?;
+    expect(server, &["-c", "\\dv"], "public|big_customers|view|vigil")?;
+    expect(
+        server,
+        &["-c", "\\dm"],
+        "public|regions|materialized view|vigil",
+    )?;
+    expect(server, &["-c", "\\dn"], "public|vigil")?;
+    expect(server, &["-c", "\\l"], "vigil|vigil|UTF8|C|C||libc|")?;
+    // A pattern narrows the listing; a table is no view.
+    expect(
+        server,
+        &["-c", "\\dt cust*"],
+        "public|customers|table|vigil",
+    )?;
+    expect(server, &["-c", "\\dv cust*"], "")
+}
+
+/// `\d name` shows columns, types, NOT NULL and the primary key's index; `\d+` adds
+/// storage and comments, and for a view its definition.
+fn describe_commands(server: &VigilServer) -> anyhow::Result<()> {
+    expect_full(
+        server,
+        &["-c", "\\d customers"],
+        "Table \"public.customers\"\n\
+         Column|Type|Collation|Nullable|Default\n\
+         id|integer||not null|\n\
+         name|text||not null|\n\
+         region|text|||\n\
+         Indexes:\n    \"customers_pkey\" PRIMARY KEY, btree (id)",
+    )?;
+    expect_full(
+        server,
+        &["-c", "\\d+ big_customers"],
+        "View \"public.big_customers\"\n\
+         Column|Type|Collation|Nullable|Default|Storage|Description\n\
+         id|integer||||plain|\n\
+         name|text||||extended|their name\n\
+         View definition:\n\
+         SELECT id, name FROM customers WHERE id > 1",
+    )?;
+    expect_full(
+        server,
+        &["-c", "\\d regions"],
+        "Materialized view \"public.regions\"\n\
+         Column|Type|Collation|Nullable|Default\n\
+         region|text|||\n\
+         n|bigint|||",
+    )?;
+    // The table's own comment is what `\dt+` shows as its description.
+    let listed = psql(server, &["-c", "\\dt+ customers"])?;
+    ensure!(
+        listed.trim_end().ends_with("|people who order"),
+        "\\dt+ customers: {listed}"
+    );
+    // An unknown name is reported as psql reports it, not as a query error.
+    let missing = psql_output(server, &["-t"], &["-c", "\\d no_such"])?;
+    ensure!(
+        missing
+            .stderr
+            .contains("Did not find any relation named \"no_such\""),
+        "\\d no_such: {}",
+        missing.stderr
+    );
+    Ok(())
+}
+
+/// Comments are stored durably: after a crash and restart `\d+` still shows them.
+fn comments_survive_restart() -> anyhow::Result<()> {
+    let mut server = VigilServer::start(2)?;
+    let steps = |server: &mut VigilServer| -> anyhow::Result<()> {
+        setup_describe(server)?;
+        server.crash_and_restart(2)?;
+        expect(
+            server,
+            &["-c", "\\d+ customers"],
+            "id|integer||not null||plain|||\n\
+             name|text||not null||extended|||full name\n\
+             region|text||||extended|||",
+        )?;
+        expect_sql(
+            server,
+            &["SELECT obj_description('customers'::regclass, 'pg_class')"],
+            "people who order",
+        )
+    };
+    steps(&mut server).map_err(|e| anyhow::anyhow!("{e:#}\n{}", server.log_tail()))
+}
+
 /// Runs each statement with its own `-c`, in order, and compares what psql printed.
 fn expect_sql(server: &VigilServer, statements: &[&str], expected: &str) -> anyhow::Result<()> {
     let args: Vec<&str> = statements.iter().flat_map(|s| ["-c", *s]).collect();
@@ -163,16 +297,54 @@ fn expect(server: &VigilServer, args: &[&str], expected: &str) -> anyhow::Result
     Ok(())
 }
 
+/// Like [`expect`], with headers and footers (titles, indexes, view definitions).
+fn expect_full(server: &VigilServer, args: &[&str], expected: &str) -> anyhow::Result<()> {
+    let output = psql_output(server, &[], args)?;
+    ensure!(
+        output.status.success(),
+        "psql {args:?} failed with {}\n{}",
+        output.status,
+        output.stderr
+    );
+    ensure!(
+        output.stdout.trim_end() == expected,
+        "psql {args:?}\n--- expected ---\n{expected}\n--- got ---\n{}",
+        output.stdout.trim_end()
+    );
+    Ok(())
+}
+
 /// Runs psql unaligned, tuples only, stopping at the first error, and returns its
 /// standard output.
 fn psql(server: &VigilServer, args: &[&str]) -> anyhow::Result<String> {
+    let output = psql_output(server, &["-t"], args)?;
+    ensure!(
+        output.status.success(),
+        "psql {args:?} failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        output.stdout,
+        output.stderr
+    );
+    Ok(output.stdout)
+}
+
+/// What one psql run printed, and how it exited.
+struct PsqlOutput {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs psql unaligned with `flags`, stopping at the first error.
+fn psql_output(server: &VigilServer, flags: &[&str], args: &[&str]) -> anyhow::Result<PsqlOutput> {
     let scratch = server.scratch_dir();
     let stdout_path = scratch.join("psql.stdout");
     let stderr_path = scratch.join("psql.stderr");
     let mut child = Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", &server.port().to_string()])
         .args(["-U", "vigil", "-d", "vigil", "-v", "ON_ERROR_STOP=1"])
-        .args(["-X", "-A", "-t", "-w"])
+        .args(["-X", "-A", "-w"])
+        .args(flags)
         .args(args)
         .env("PGCONNECT_TIMEOUT", "10")
         .env_remove("PGPASSWORD")
@@ -193,13 +365,11 @@ fn psql(server: &VigilServer, args: &[&str]) -> anyhow::Result<String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let stdout = read(&stdout_path)?;
-    let stderr = read(&stderr_path)?;
-    ensure!(
-        status.success(),
-        "psql {args:?} failed with {status}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-    );
-    Ok(stdout)
+    Ok(PsqlOutput {
+        status,
+        stdout: read(&stdout_path)?,
+        stderr: read(&stderr_path)?,
+    })
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

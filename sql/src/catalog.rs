@@ -1,4 +1,4 @@
-//! The catalog: every table, view and materialized view, by id and by name.
+//! The catalog: every table, source, view and materialized view, by id and by name.
 //!
 //! Entries are persisted (see [`crate::storage`]) as their definition; on start the
 //! coordinator replays them in id order, so an item's dependencies always come first.
@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use vigil_engine::GlobalId;
 use vigil_engine::repr::RelationDesc;
 
+use crate::source::SourceEnvelope;
+
 /// What kind of relation an entry is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ItemKind {
@@ -20,6 +22,16 @@ pub enum ItemKind {
     View { query: String },
     /// A query maintained incrementally by a dataflow.
     MaterializedView { query: String },
+    /// A topic of the change log, read by the engine (see [`crate::source`]).
+    Source {
+        topic: String,
+        envelope: SourceEnvelope,
+        primary_key: Vec<usize>,
+        /// Per column, the JSON path it reads, when not its own name.
+        paths: Vec<Option<String>>,
+        /// The topic's partitions when the source was created.
+        partitions: u32,
+    },
 }
 
 impl ItemKind {
@@ -28,6 +40,7 @@ impl ItemKind {
             ItemKind::Table { .. } => "table",
             ItemKind::View { .. } => "view",
             ItemKind::MaterializedView { .. } => "materialized view",
+            ItemKind::Source { .. } => "source",
         }
     }
 }

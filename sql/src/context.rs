@@ -11,14 +11,16 @@
 //! `scan` reads the rows that the coordinator peeked for this statement from the
 //! [`Snapshots`] extension of the session config, so every relation of a query is read
 //! at the same timestamp. Views are DataFusion `ViewTable`s, inlined when planned.
+//!
+//! Beside `public`, the catalog has `pg_catalog` and `information_schema`, computed
+//! from the same catalog (see [`crate::pg_catalog`]); PostgreSQL's functions, type
+//! names and the session's settings come with every context.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{
     CatalogProvider, MemTable, MemoryCatalogProvider, SchemaProvider, Session, TableProvider,
@@ -34,15 +36,20 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use vigil_engine::GlobalId;
-use vigil_engine::render::ErrorLog;
 
 use crate::SqlError;
 use crate::catalog::Catalog;
-use crate::jsonb::{JsonbOperators, JsonbTypes};
+use crate::information_schema::InformationSchema;
+use crate::introspection::{self, Introspection};
+use crate::jsonb::JsonbOperators;
+use crate::pg_catalog::{Comments, PgCatalogSchema, PgContext, PgSnapshot, PgTypes, Settings};
 
-/// The catalog name DataFusion sees; relations live in its `public` schema.
+/// The catalog name DataFusion sees; relations live in its `public` schema, next to
+/// `pg_catalog` and `information_schema`.
 pub const CATALOG_NAME: &str = "vigil";
 pub const SCHEMA_NAME: &str = "public";
+pub const PG_CATALOG_SCHEMA: &str = "pg_catalog";
+pub const INFORMATION_SCHEMA: &str = "information_schema";
 
 /// A table or materialized view as DataFusion sees it.
 #[derive(Debug)]
@@ -105,74 +112,45 @@ impl Snapshots {
     }
 }
 
-/// The system relation listing rows that views could not compute.
-pub const DATAFLOW_ERRORS: &str = "vigil_dataflow_errors";
-
 /// Vigil's catalog as a DataFusion schema; remembers which relations planning named.
+/// Names it does not have are looked up in Vigil's system relations, then in
+/// pg_catalog, which PostgreSQL searches implicitly.
 #[derive(Debug)]
 struct CatalogSchema {
     catalog: Catalog,
     named: Mutex<BTreeSet<GlobalId>>,
-    errors: ErrorLog,
-}
-
-impl CatalogSchema {
-    /// `vigil_dataflow_errors` as of now: when, which view, and why.
-    fn dataflow_errors(&self) -> DfResult<Arc<dyn TableProvider>> {
-        let errors = self.errors.snapshot();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new(
-                "occurred_at",
-                DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
-                false,
-            ),
-            Field::new("view", DataType::Utf8, false),
-            Field::new("message", DataType::Utf8, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(
-                    TimestampMillisecondArray::from_iter_values(
-                        errors.iter().map(|e| e.at_ms as i64),
-                    )
-                    .with_timezone("+00:00"),
-                ),
-                Arc::new(StringArray::from_iter_values(
-                    errors.iter().map(|e| e.dataflow.as_str()),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    errors.iter().map(|e| e.message.as_str()),
-                )),
-            ],
-        )?;
-        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
-    }
+    introspection: Introspection,
+    system: Arc<PgCatalogSchema>,
 }
 
 #[async_trait]
 impl SchemaProvider for CatalogSchema {
     fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.catalog.names().cloned().collect();
-        names.push(DATAFLOW_ERRORS.to_string());
+        names.extend(introspection::NAMES.map(String::from));
         names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if name == DATAFLOW_ERRORS && self.catalog.resolve(name).is_none() {
-            return self.dataflow_errors().map(Some);
+        if let Some(relation) = self.introspection.relation(name, &self.catalog)? {
+            return Ok(Some(relation));
         }
-        Ok(self.catalog.resolve(name).map(|entry| {
-            self.named
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(entry.id);
-            entry.provider.clone()
-        }))
+        match self.catalog.resolve(name) {
+            Some(entry) => {
+                self.named
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(entry.id);
+                Ok(Some(entry.provider.clone()))
+            }
+            None => self.system.relation(name),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == DATAFLOW_ERRORS || self.catalog.resolve(name).is_some()
+        introspection::NAMES.contains(&name)
+            || self.catalog.resolve(name).is_some()
+            || PgCatalogSchema::has(name)
     }
 }
 
@@ -181,6 +159,8 @@ pub struct PlanContext {
     pub ctx: SessionContext,
     schema: Arc<CatalogSchema>,
     pub snapshots: Arc<Snapshots>,
+    /// What pg_catalog, information_schema and PostgreSQL's functions report.
+    pg: Arc<PgSnapshot>,
 }
 
 /// DataFusion settings that make it read and type SQL the way PostgreSQL clients
@@ -201,37 +181,65 @@ pub fn session_config() -> SessionConfig {
 }
 
 impl PlanContext {
-    pub fn new(catalog: &Catalog, errors: &ErrorLog) -> PlanContext {
+    /// A context over `catalog`; `comments` and `settings` (the session's) are what
+    /// the PostgreSQL catalogs and functions report.
+    pub fn new(
+        catalog: &Catalog,
+        introspection: &Introspection,
+        comments: Comments,
+        settings: Settings,
+    ) -> PlanContext {
+        let pg = Arc::new(PgSnapshot::new(catalog, comments, settings));
         let snapshots = Arc::new(Snapshots::default());
-        let config = session_config().with_extension(snapshots.clone());
+        let mut config = session_config().with_extension(snapshots.clone());
+        config
+            .options_mut()
+            .extensions
+            .insert(PgContext(pg.clone()));
         let mut expr_planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(JsonbOperators)];
         expr_planners.extend(SessionStateDefaults::default_expr_planners());
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
             .with_expr_planners(expr_planners)
-            .with_type_planner(Arc::new(JsonbTypes))
+            .with_type_planner(Arc::new(PgTypes))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        for function in crate::pg_catalog::functions::all() {
+            ctx.register_udf(function.as_ref().clone());
+        }
+        let system = Arc::new(PgCatalogSchema::new(pg.clone()));
         let schema = Arc::new(CatalogSchema {
             catalog: catalog.clone(),
             named: Mutex::default(),
-            errors: errors.clone(),
+            introspection: introspection.clone(),
+            system: system.clone(),
         });
         let provider = MemoryCatalogProvider::new();
         // Registering into a fresh in-memory catalog cannot fail.
         let _ = provider.register_schema(SCHEMA_NAME, schema.clone());
+        let _ = provider.register_schema(PG_CATALOG_SCHEMA, system);
+        let _ = provider.register_schema(
+            INFORMATION_SCHEMA,
+            Arc::new(InformationSchema::new(pg.clone())),
+        );
         ctx.register_catalog(CATALOG_NAME, Arc::new(provider));
         PlanContext {
             ctx,
             schema,
             snapshots,
+            pg,
         }
     }
 
     /// Plans a statement into DataFusion's unoptimized logical plan, with
-    /// PostgreSQL's semantics for literals (see [`crate::pg`]).
+    /// PostgreSQL's syntax for catalog queries (see [`crate::pg_catalog::rewrite`])
+    /// and semantics for literals (see [`crate::pg`]).
     pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan, SqlError> {
+        let state = self.ctx.state();
+        crate::pg_catalog::rewrite::rewrite(&mut statement, &self.pg, &|name| {
+            state.table_functions().contains_key(name)
+        })?;
         crate::pg::rewrite_interval_literals(&mut statement);
         let plan = self
             .ctx

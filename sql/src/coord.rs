@@ -27,30 +27,40 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableType, WriteOp};
 use datafusion::sql::sqlparser::ast::{
-    self, ColumnOption, CopySource, CopyTarget, CreateTable, CreateView, ExactNumberInfo,
-    ObjectName, ObjectType, Statement, TableConstraint,
+    self, ColumnOption, CommentObject, CopySource, CopyTarget, CreateTable, CreateView,
+    ExactNumberInfo, ObjectName, Statement, TableConstraint,
 };
 use tokio::sync::Mutex;
+use vigil_changelog::{ChangeLog, EmbeddedLog, LogError, Retention, TopicSpec};
 use vigil_engine::repr::arrow::{
     batch_to_rows, datum_to_scalar_value, desc_of_schema, rows_to_batch, scalar_type_of_field,
     to_arrow_schema,
 };
 use vigil_engine::repr::text::canonical_jsonb;
 use vigil_engine::repr::{Column, DEFAULT_NUMERIC, Datum, RelationDesc, Row, ScalarType};
+use vigil_engine::source::json::{JsonColumn, JsonFormat};
+use vigil_engine::source::{Envelope, SourceSpec, SourceStatus};
 use vigil_engine::{Diff, Engine, GlobalId, Time};
 
 use crate::SqlError;
 use crate::catalog::{Catalog, Entry, ItemDef, ItemKind};
 use crate::context::{PlanContext, VigilTable, scanned_relations};
 use crate::copy::CopyFormat;
+use crate::introspection::{self, Introspection};
 use crate::lower::{check_deterministic, lower};
-use crate::session::{CommandTag, Config, ExecuteResponse};
+use crate::pg_catalog::{Comments, Settings};
+use crate::session::{CommandTag, Config, ExecuteResponse, default_vars};
+use crate::source::{CreateSource, SourceEnvelope};
 use crate::storage::{RowKey, Storage, WriteBatch};
 
 pub(crate) struct Inner {
     engine: Engine,
     storage: Storage,
     state: Mutex<State>,
+    /// `COMMENT ON` texts; changed under the state lock, read by every statement.
+    comments: std::sync::Mutex<Comments>,
+    /// What the `vigil_*` system relations read; holds the change log sources read.
+    introspection: Introspection,
 }
 
 struct State {
@@ -83,11 +93,27 @@ const TICK: Duration = Duration::from_millis(10);
 impl Inner {
     pub(crate) fn open(config: &Config) -> Result<Arc<Inner>, SqlError> {
         let storage = Storage::open(&config.data_dir)?;
+        let log: Arc<dyn ChangeLog> = match &config.log {
+            Some(log) => log.clone(),
+            None => Arc::new(
+                EmbeddedLog::open(&config.data_dir.join("changelog")).map_err(change_log_error)?,
+            ),
+        };
         let engine = Engine::start(config.workers).map_err(|e| SqlError::Engine(e.to_string()))?;
         let (items, next_id) = storage.catalog::<ItemDef>()?;
+        let comments = std::sync::Mutex::new(storage.comments()?);
+        let introspection = Introspection {
+            dataflow_errors: engine.errors().clone(),
+            source_errors: engine.source_errors().clone(),
+            frontiers: engine.frontiers().clone(),
+            sources: Arc::default(),
+            log,
+        };
         let inner = Arc::new(Inner {
             engine,
             storage,
+            comments,
+            introspection,
             state: Mutex::new(State {
                 catalog: Catalog::default(),
                 next_id,
@@ -135,6 +161,57 @@ impl Inner {
                     table_type: TableType::Base,
                 })
             }
+            ItemKind::Source {
+                topic,
+                envelope,
+                primary_key,
+                paths,
+                partitions,
+            } => {
+                let format = JsonFormat {
+                    columns: def
+                        .desc
+                        .columns
+                        .iter()
+                        .zip(paths)
+                        .map(|(column, path)| match path {
+                            Some(path) => JsonColumn::at_path(column.clone(), path),
+                            None => JsonColumn::named(column.clone()),
+                        })
+                        .collect(),
+                };
+                let envelope = match envelope {
+                    SourceEnvelope::Upsert => Envelope::Upsert {
+                        key: primary_key.clone(),
+                    },
+                    SourceEnvelope::Append => Envelope::Append,
+                    SourceEnvelope::Debezium => Envelope::Debezium {
+                        key: primary_key.clone(),
+                    },
+                };
+                let status = Arc::new(SourceStatus::default());
+                let spec = SourceSpec {
+                    topic: topic.clone(),
+                    log: self.introspection.log.clone(),
+                    partitions: *partitions,
+                    format,
+                    envelope,
+                    status: status.clone(),
+                };
+                self.engine
+                    .create_source(id, &def.name, spec)
+                    .map_err(engine_error)?;
+                self.introspection
+                    .sources
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id, status);
+                Arc::new(VigilTable {
+                    id,
+                    schema: to_arrow_schema(&def.desc),
+                    table_type: TableType::Base,
+                })
+            }
             ItemKind::View { query } => {
                 let ctx = self.context(&state.catalog);
                 let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
@@ -159,9 +236,20 @@ impl Inner {
         Ok(())
     }
 
-    /// A DataFusion session over `catalog` for one statement.
+    /// A DataFusion session over `catalog` for one statement, with default settings.
     fn context(&self, catalog: &Catalog) -> PlanContext {
-        PlanContext::new(catalog, self.engine.errors())
+        self.session_context(catalog, &default_vars())
+    }
+
+    /// A DataFusion session over `catalog` for one statement of a session whose
+    /// settings are `vars` (which `current_setting()` and pg_settings report).
+    fn session_context(&self, catalog: &Catalog, vars: &Settings) -> PlanContext {
+        let comments = self
+            .comments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        PlanContext::new(catalog, &self.introspection, comments, vars.clone())
     }
 
     /// Closes the current time: later writes happen at a later time.
@@ -232,9 +320,10 @@ impl Inner {
         &self,
         statement: Statement,
         params: Option<&[Datum]>,
+        vars: &Settings,
     ) -> Result<ExecuteResponse, SqlError> {
         let catalog = self.catalog().await;
-        let ctx = self.context(&catalog);
+        let ctx = self.session_context(&catalog, vars);
         let plan = bind(ctx.plan(statement).await?, params)?;
         let (desc, rows) = self.query(&ctx, &catalog, plan, None).await?;
         Ok(ExecuteResponse::Rows { desc, rows })
@@ -243,9 +332,10 @@ impl Inner {
     pub(crate) async fn describe(
         &self,
         statement: Statement,
+        vars: &Settings,
     ) -> Result<(Vec<Option<ScalarType>>, Option<RelationDesc>), SqlError> {
         let returns_rows = matches!(statement, Statement::Query(_));
-        let ctx = self.context(&self.catalog().await);
+        let ctx = self.session_context(&self.catalog().await, vars);
         let plan = ctx.plan(statement).await?;
         // Fields, not types: a jsonb column's field carries the metadata that says so.
         let fields = plan.get_parameter_fields().map_err(from_datafusion)?;
@@ -272,10 +362,11 @@ impl Inner {
         &self,
         statement: Statement,
         params: Option<&[Datum]>,
+        vars: &Settings,
     ) -> Result<ExecuteResponse, SqlError> {
         let mut state = self.state.lock().await;
         let catalog = for_writes(&state.catalog);
-        let ctx = self.context(&catalog);
+        let ctx = self.session_context(&catalog, vars);
         let plan = bind(ctx.plan(statement).await?, params)?;
         let LogicalPlan::Dml(dml) = plan else {
             return Err(SqlError::Unsupported(format!(
@@ -445,62 +536,7 @@ impl Inner {
             }
             return Err(SqlError::DuplicateRelation(name));
         }
-        let mut columns: Vec<Column> = Vec::new();
-        let mut primary_key: Vec<usize> = Vec::new();
-        for def in &create.columns {
-            let column_name = normalize(&def.name);
-            if columns.iter().any(|c| c.name == column_name) {
-                return Err(SqlError::DuplicateColumn(column_name));
-            }
-            let mut nullable = true;
-            for option in &def.options {
-                match &option.option {
-                    ColumnOption::Null => {}
-                    ColumnOption::NotNull => nullable = false,
-                    ColumnOption::PrimaryKey(_) => {
-                        nullable = false;
-                        primary_key.push(columns.len());
-                    }
-                    other => return Err(SqlError::Unsupported(format!("column option {other}"))),
-                }
-            }
-            columns.push(Column {
-                name: column_name,
-                ty: scalar_type_of_sql(&def.data_type)?,
-                nullable,
-            });
-        }
-        for constraint in &create.constraints {
-            match constraint {
-                TableConstraint::PrimaryKey(pk) => {
-                    if !primary_key.is_empty() {
-                        return Err(SqlError::Plan(format!(
-                            "multiple primary keys for table \"{name}\" are not allowed"
-                        )));
-                    }
-                    for index_column in &pk.columns {
-                        let column_name = match &index_column.column.expr {
-                            ast::Expr::Identifier(ident) => normalize(ident),
-                            other => {
-                                return Err(SqlError::Unsupported(format!(
-                                    "primary key expression {other}"
-                                )));
-                            }
-                        };
-                        let position = columns
-                            .iter()
-                            .position(|c| c.name == column_name)
-                            .ok_or_else(|| SqlError::UnknownColumn {
-                                relation: name.clone(),
-                                column: column_name.clone(),
-                            })?;
-                        columns[position].nullable = false;
-                        primary_key.push(position);
-                    }
-                }
-                other => return Err(SqlError::Unsupported(format!("constraint {other}"))),
-            }
-        }
+        let (columns, primary_key) = table_columns(&name, &create)?;
         let def = ItemDef {
             name,
             kind: ItemKind::Table { primary_key },
@@ -512,8 +548,84 @@ impl Inner {
         Ok(command("CREATE TABLE"))
     }
 
+    /// The change log that sources read.
+    pub(crate) fn log(&self) -> Arc<dyn ChangeLog> {
+        self.introspection.log.clone()
+    }
+
+    /// `CREATE SOURCE`: creates the topic if it is missing (compacted for upsert and
+    /// Debezium envelopes), then starts reading it.
+    pub(crate) async fn create_source(
+        &self,
+        create: CreateSource,
+        sql: &str,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let name = object_name(&create.table.name)?;
+        let mut state = self.state.lock().await;
+        if state.catalog.resolve(&name).is_some() {
+            if create.table.if_not_exists {
+                return Ok(command("CREATE SOURCE"));
+            }
+            return Err(SqlError::DuplicateRelation(name));
+        }
+        let (columns, primary_key) = table_columns(&name, &create.table)?;
+        let desc = RelationDesc::new(columns);
+        let envelope = match (create.envelope, primary_key.is_empty()) {
+            (Some(SourceEnvelope::Upsert | SourceEnvelope::Debezium), true) => {
+                return Err(SqlError::InvalidOption {
+                    option: "envelope".into(),
+                    message: "upsert and debezium envelopes need a PRIMARY KEY to know which row a record replaces".into(),
+                });
+            }
+            (Some(envelope), _) => envelope,
+            (None, true) => SourceEnvelope::Append,
+            (None, false) => SourceEnvelope::Upsert,
+        };
+        let mut paths = vec![None; desc.arity()];
+        for (column, path) in &create.paths {
+            let position = desc
+                .position(column)
+                .ok_or_else(|| SqlError::UnknownColumn {
+                    relation: name.clone(),
+                    column: column.clone(),
+                })?;
+            paths[position] = Some(path.clone());
+        }
+        let spec = TopicSpec {
+            partitions: create.partitions.unwrap_or(1),
+            retention: match envelope {
+                SourceEnvelope::Append => Retention::All,
+                SourceEnvelope::Upsert | SourceEnvelope::Debezium => Retention::Compact,
+            },
+        };
+        let log = self.log();
+        let topic = create.topic.clone();
+        let partitions = tokio::task::spawn_blocking(move || log.ensure_topic(&topic, &spec))
+            .await
+            .map_err(|e| SqlError::ChangeLog(e.to_string()))?
+            .map_err(change_log_error)?;
+        let def = ItemDef {
+            name,
+            kind: ItemKind::Source {
+                topic: create.topic,
+                envelope,
+                primary_key,
+                paths,
+                partitions,
+            },
+            desc,
+            create_sql: sql.to_string(),
+            depends_on: Vec::new(),
+        };
+        self.create_item(&mut state, def).await?;
+        Ok(command("CREATE SOURCE"))
+    }
+
     /// Persists a new item, then makes it live.
     async fn create_item(&self, state: &mut State, def: ItemDef) -> Result<GlobalId, SqlError> {
+        if def.name.starts_with(introspection::RESERVED_PREFIX) {
+            return Err(SqlError::ReservedName(def.name));
+        }
         let id = state.next_id;
         let mut batch = WriteBatch::default();
         batch.put_catalog_item(id, &def)?;
@@ -579,19 +691,16 @@ impl Inner {
         Ok(command(tag))
     }
 
+    /// `DROP <expected> names`, where `expected` is the noun of the items' kind
+    /// (see [`ItemKind::noun`]).
     pub(crate) async fn drop_items(
         &self,
-        object_type: ObjectType,
+        expected: &'static str,
         if_exists: bool,
         names: &[ObjectName],
         cascade: bool,
     ) -> Result<ExecuteResponse, SqlError> {
-        let (expected, tag) = match object_type {
-            ObjectType::Table => ("table", "DROP TABLE"),
-            ObjectType::View => ("view", "DROP VIEW"),
-            ObjectType::MaterializedView => ("materialized view", "DROP MATERIALIZED VIEW"),
-            other => return Err(SqlError::Unsupported(format!("DROP {other}"))),
-        };
+        let tag = format!("DROP {}", expected.to_uppercase());
         let mut state = self.state.lock().await;
         let mut batch = WriteBatch::default();
         let mut to_drop: Vec<GlobalId> = Vec::new();
@@ -629,14 +738,99 @@ impl Inner {
             batch.delete_catalog_item(id);
         }
         self.storage.commit(batch)?;
+        {
+            let mut comments = self.comments.lock().unwrap_or_else(|e| e.into_inner());
+            for &id in &to_drop {
+                comments.remove_relation(id);
+            }
+        }
         for id in to_drop {
-            if let Some(entry) = state.catalog.remove(id)
-                && !matches!(entry.def.kind, ItemKind::View { .. })
-            {
+            let Some(entry) = state.catalog.remove(id) else {
+                continue;
+            };
+            if let ItemKind::Source { .. } = entry.def.kind {
+                self.introspection
+                    .sources
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                self.introspection
+                    .source_errors
+                    .remove_source(&entry.def.name);
+            }
+            if !matches!(entry.def.kind, ItemKind::View { .. }) {
                 self.engine.drop_relation(id).map_err(engine_error)?;
             }
         }
-        Ok(command(tag))
+        Ok(command(&tag))
+    }
+
+    /// `COMMENT ON TABLE | VIEW | MATERIALIZED VIEW | COLUMN … IS '…'`; `IS NULL`
+    /// removes the comment. Stored durably beside the catalog, not in the item's
+    /// definition, and dropped with the relation.
+    pub(crate) async fn comment(
+        &self,
+        object_type: CommentObject,
+        name: &ObjectName,
+        comment: Option<String>,
+        if_exists: bool,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let (relation, column, expected) = match object_type {
+            CommentObject::Table => (name.clone(), None, Some("table")),
+            CommentObject::View => (name.clone(), None, Some("view")),
+            CommentObject::MaterializedView => (name.clone(), None, Some("materialized view")),
+            CommentObject::Column => {
+                let mut parts = name.0.clone();
+                let column = parts
+                    .pop()
+                    .and_then(|part| part.as_ident().map(normalize))
+                    .filter(|_| !parts.is_empty())
+                    .ok_or_else(|| {
+                        SqlError::Parse(format!("column name \"{name}\" must be qualified"))
+                    })?;
+                (ObjectName(parts), Some(column), None)
+            }
+            other => return Err(SqlError::Unsupported(format!("COMMENT ON {other}"))),
+        };
+        let relation_name = object_name(&relation)?;
+        let state = self.state.lock().await;
+        let Some(entry) = state.catalog.resolve(&relation_name) else {
+            if if_exists {
+                return Ok(command("COMMENT"));
+            }
+            return Err(SqlError::UnknownRelation(relation_name));
+        };
+        if let Some(expected) = expected
+            && comment_noun(&entry.def.kind) != expected
+        {
+            return Err(SqlError::WrongObjectType {
+                name: relation_name,
+                expected,
+            });
+        }
+        let number = match &column {
+            None => 0,
+            Some(column) => {
+                let position =
+                    entry
+                        .def
+                        .desc
+                        .position(column)
+                        .ok_or_else(|| SqlError::UnknownColumn {
+                            relation: relation_name.clone(),
+                            column: column.clone(),
+                        })?;
+                position as i32 + 1
+            }
+        };
+        let mut batch = WriteBatch::default();
+        batch.set_comment(entry.id, number, comment.clone());
+        self.storage.commit(batch)?;
+        self.comments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set(entry.id, number, comment);
+        Ok(command("COMMENT"))
     }
 
     pub(crate) async fn start_copy(
@@ -899,6 +1093,24 @@ pub(crate) fn text_rows(column: &str, values: Vec<String>) -> ExecuteResponse {
     }
 }
 
+fn change_log_error(e: LogError) -> SqlError {
+    match e {
+        LogError::InvalidTopicName(_) => SqlError::InvalidOption {
+            option: "topic".into(),
+            message: e.to_string(),
+        },
+        LogError::InvalidPartitionCount(_) => SqlError::InvalidOption {
+            option: "partitions".into(),
+            message: e.to_string(),
+        },
+        LogError::UnknownTopic(_)
+        | LogError::MissingKey(_)
+        | LogError::UnknownPartition { .. }
+        | LogError::Storage(_)
+        | LogError::Kafka(_) => SqlError::ChangeLog(e.to_string()),
+    }
+}
+
 fn engine_error(e: vigil_engine::EngineError) -> SqlError {
     SqlError::Engine(e.to_string())
 }
@@ -932,6 +1144,79 @@ fn object_name(name: &ObjectName) -> Result<String, SqlError> {
         }
         _ => Err(SqlError::UnknownRelation(name.to_string())),
     }
+}
+
+/// What `COMMENT ON <noun>` calls an item; exhaustive, so a new kind of item says
+/// which noun names it.
+fn comment_noun(kind: &ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Table { .. } => "table",
+        ItemKind::View { .. } => "view",
+        ItemKind::MaterializedView { .. } => "materialized view",
+        ItemKind::Source { .. } => "table",
+    }
+}
+
+/// The columns and primary key (column positions) a `CREATE TABLE` declares; a
+/// primary key's columns are NOT NULL.
+fn table_columns(name: &str, create: &CreateTable) -> Result<(Vec<Column>, Vec<usize>), SqlError> {
+    let mut columns: Vec<Column> = Vec::new();
+    let mut primary_key: Vec<usize> = Vec::new();
+    for def in &create.columns {
+        let column_name = normalize(&def.name);
+        if columns.iter().any(|c| c.name == column_name) {
+            return Err(SqlError::DuplicateColumn(column_name));
+        }
+        let mut nullable = true;
+        for option in &def.options {
+            match &option.option {
+                ColumnOption::Null => {}
+                ColumnOption::NotNull => nullable = false,
+                ColumnOption::PrimaryKey(_) => {
+                    nullable = false;
+                    primary_key.push(columns.len());
+                }
+                other => return Err(SqlError::Unsupported(format!("column option {other}"))),
+            }
+        }
+        columns.push(Column {
+            name: column_name,
+            ty: scalar_type_of_sql(&def.data_type)?,
+            nullable,
+        });
+    }
+    for constraint in &create.constraints {
+        match constraint {
+            TableConstraint::PrimaryKey(pk) => {
+                if !primary_key.is_empty() {
+                    return Err(SqlError::Plan(format!(
+                        "multiple primary keys for table \"{name}\" are not allowed"
+                    )));
+                }
+                for index_column in &pk.columns {
+                    let column_name = match &index_column.column.expr {
+                        ast::Expr::Identifier(ident) => normalize(ident),
+                        other => {
+                            return Err(SqlError::Unsupported(format!(
+                                "primary key expression {other}"
+                            )));
+                        }
+                    };
+                    let position = columns
+                        .iter()
+                        .position(|c| c.name == column_name)
+                        .ok_or_else(|| SqlError::UnknownColumn {
+                            relation: name.to_string(),
+                            column: column_name.clone(),
+                        })?;
+                    columns[position].nullable = false;
+                    primary_key.push(position);
+                }
+            }
+            other => return Err(SqlError::Unsupported(format!("constraint {other}"))),
+        }
+    }
+    Ok((columns, primary_key))
 }
 
 fn table_entry(catalog: &Catalog, name: &str) -> Result<Arc<Entry>, SqlError> {

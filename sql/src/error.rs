@@ -68,6 +68,16 @@ pub enum SqlError {
     ParameterCount { expected: usize, given: usize },
     #[error("unrecognized configuration parameter \"{0}\"")]
     UnknownSetting(String),
+    #[error("type \"{0}\" does not exist")]
+    UnknownType(String),
+    #[error("schema \"{0}\" does not exist")]
+    UnknownSchema(String),
+    #[error("invalid value for option \"{option}\": {message}")]
+    InvalidOption { option: String, message: String },
+    #[error("change log: {0}")]
+    ChangeLog(String),
+    #[error("\"{0}\" is a reserved name: names starting with vigil_ belong to system relations")]
+    ReservedName(String),
     #[error("{0}")]
     Plan(String),
     #[error("query failed: {0}")]
@@ -103,6 +113,11 @@ impl SqlError {
             SqlError::TooManyValues => "42601",
             SqlError::ParameterCount { .. } => "08P01",
             SqlError::UnknownSetting(_) => "42704",
+            SqlError::UnknownType(_) => "42704",
+            SqlError::UnknownSchema(_) => "3F000",
+            SqlError::InvalidOption { .. } => "22023",
+            SqlError::ChangeLog(_) => "58000",
+            SqlError::ReservedName(_) => "42939",
             SqlError::Plan(_) => "42000",
             SqlError::Execution(_) => "XX000",
             SqlError::Storage(_) => "58030",

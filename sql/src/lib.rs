@@ -5,7 +5,8 @@
 //!     ├─ DDL / SHOW / SET ──────────────▶ catalog (+ storage) ─▶ engine
 //!     ├─ SELECT ─▶ DataFusion LogicalPlan ─▶ peek arrangements at one time ─▶ DataFusion executes
 //!     ├─ INSERT / UPDATE / DELETE / COPY ─▶ row changes ─▶ redb (durable) ─▶ engine inputs
-//!     └─ CREATE MATERIALIZED VIEW ─▶ LogicalPlan ─▶ optimize ─▶ lower ─▶ dataflow Plan ─▶ engine
+//!     ├─ CREATE MATERIALIZED VIEW ─▶ LogicalPlan ─▶ optimize ─▶ lower ─▶ dataflow Plan ─▶ engine
+//!     └─ CREATE SOURCE ─▶ topic of the change log (embedded or Kafka) ─▶ engine source
 //! ```
 //!
 //! - [`session`]: the API the server drives ([`Coordinator`], [`Session`]).
@@ -15,8 +16,15 @@
 //!   cannot be maintained incrementally.
 //! - `pg`: PostgreSQL semantics for literals (input syntax, rounding, errors) applied
 //!   to DataFusion's plans; `jsonb`: the jsonb type and its `->`/`->>` operators.
+//! - `pg_catalog` and `information_schema`: PostgreSQL's catalogs and system functions
+//!   (`version()`, `current_setting()`, `format_type()`, `::regclass`, …) computed from
+//!   the catalog, so psql, BI tools and drivers can introspect Vigil.
+//! - [`source`]: `CREATE SOURCE … FROM TOPIC … WITH (envelope = …)`; the engine reads
+//!   the topic (see `vigil_engine::source`).
+//! - `introspection`: the `vigil_*` system relations (`vigil_sources`,
+//!   `vigil_source_errors`, `vigil_frontiers`, `vigil_dataflow_errors`).
 //! - `copy`: COPY's text and CSV formats.
-//! - `storage`: the catalog and table rows in redb.
+//! - `storage`: the catalog, comments and table rows in redb.
 //! - [`error`]: [`SqlError`], each variant with its SQLSTATE.
 //!
 //! One dialect, one planner: anything DataFusion plans can run as an ad-hoc query,
@@ -28,11 +36,15 @@ mod context;
 mod coord;
 pub mod copy;
 pub mod error;
+mod information_schema;
+mod introspection;
 mod jsonb;
 mod lower;
 pub mod parse;
 mod pg;
+mod pg_catalog;
 pub mod session;
+pub mod source;
 mod storage;
 
 pub use error::SqlError;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement};
+use vigil_changelog::ChangeLog;
 use vigil_engine::repr::{Column, Datum, RelationDesc, Row, ScalarType};
 
 use crate::SqlError;
@@ -13,12 +14,15 @@ use crate::coord::{Inner, PendingCopy, command, text_column, text_rows};
 use crate::parse::{leading_words, parse_one, split_statements, trailing_name};
 
 /// How to open a [`Coordinator`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     /// Where the catalog and table contents are stored.
     pub data_dir: PathBuf,
     /// Timely worker threads.
     pub workers: usize,
+    /// The change log sources read; `None` opens the embedded log in
+    /// `data_dir/changelog`.
+    pub log: Option<Arc<dyn ChangeLog>>,
 }
 
 /// The process-wide owner of the catalog, the storage and the dataflow engine.
@@ -34,6 +38,11 @@ impl Coordinator {
         Ok(Coordinator {
             inner: Inner::open(&config)?,
         })
+    }
+
+    /// The change log that sources read, for publishing into it.
+    pub fn log(&self) -> Arc<dyn ChangeLog> {
+        self.inner.log()
     }
 
     /// A new session for one client connection.
@@ -54,23 +63,28 @@ pub struct Session {
 }
 
 /// Settings every session starts with, as PostgreSQL 16 reports them.
-fn default_vars() -> BTreeMap<String, String> {
+pub(crate) fn default_vars() -> BTreeMap<String, String> {
     [
         ("application_name", ""),
         ("client_encoding", "UTF8"),
         ("datestyle", "ISO, MDY"),
+        ("default_table_access_method", "heap"),
+        ("default_transaction_read_only", "off"),
         ("default_transaction_isolation", "serializable"),
         ("extra_float_digits", "1"),
         ("integer_datetimes", "on"),
         ("intervalstyle", "postgres"),
         ("is_superuser", "on"),
+        ("lc_collate", "C"),
+        ("lc_ctype", "C"),
         ("max_identifier_length", "63"),
-        ("search_path", "public"),
+        ("search_path", "\"$user\", public"),
         ("server_encoding", "UTF8"),
         ("server_version", "16.4"),
         ("server_version_num", "160004"),
         ("standard_conforming_strings", "on"),
         ("timezone", "UTC"),
+        ("transaction_read_only", "off"),
         ("transaction_isolation", "serializable"),
     ]
     .into_iter()
@@ -151,7 +165,7 @@ impl Session {
                 statement @ (Statement::Query(_)
                 | Statement::Insert(_)
                 | Statement::Update(_)
-                | Statement::Delete(_)) => self.inner.describe(statement).await?,
+                | Statement::Delete(_)) => self.inner.describe(statement, &self.vars).await?,
                 _ => (Vec::new(), None),
             },
         };
@@ -222,7 +236,8 @@ impl Session {
                 _ => Ok(Some(None)),
             },
             Some("SET") | Some("RESET") | Some("BEGIN") | Some("START") | Some("COMMIT")
-            | Some("END") | Some("ROLLBACK") | Some("ABORT") => Ok(Some(None)),
+            | Some("END") | Some("ROLLBACK") | Some("ABORT") | Some("SAVEPOINT")
+            | Some("RELEASE") | Some("DISCARD") | Some("DEALLOCATE") => Ok(Some(None)),
             _ => Ok(None),
         }
     }
@@ -243,6 +258,13 @@ impl Session {
             ["SHOW", "MATERIALIZED", "VIEWS", ..] => {
                 self.inner.show_relations("materialized view").await
             }
+            ["SHOW", "SOURCES", ..] => self.inner.show_relations("source").await,
+            ["SHOW", "CREATE", "SOURCE", ..] => self.inner.show_create(&name_after(sql, 3)?).await,
+            ["CREATE", "SOURCE", ..] => {
+                let create = crate::source::parse_create_source(sql)?;
+                self.inner.create_source(create, sql).await
+            }
+            ["DROP", "SOURCE", ..] => self.drop_source(sql).await,
             ["SHOW", "COLUMNS", "FROM" | "IN", ..] => {
                 self.inner.show_columns(&name_after(sql, 3)?).await
             }
@@ -258,6 +280,16 @@ impl Session {
             ["BEGIN", ..] | ["START", "TRANSACTION", ..] => Ok(command("BEGIN")),
             ["COMMIT", ..] | ["END", ..] => Ok(command("COMMIT")),
             ["ROLLBACK", ..] | ["ABORT", ..] => Ok(command("ROLLBACK")),
+            // Statements run one at a time, so savepoints have nothing to keep.
+            ["SAVEPOINT", ..] => Ok(command("SAVEPOINT")),
+            ["RELEASE", ..] => Ok(command("RELEASE")),
+            // No SQL-level prepared statements or session state beyond settings.
+            ["DISCARD", "ALL", ..] => {
+                self.vars = default_vars();
+                Ok(command("DISCARD ALL"))
+            }
+            ["DEALLOCATE", "ALL", ..] => Ok(command("DEALLOCATE ALL")),
+            ["DEALLOCATE", ..] => Ok(command("DEALLOCATE")),
             ["EXPLAIN", "MATERIALIZED", "VIEW", ..] => {
                 self.inner.explain_view(&name_after(sql, 3)?).await
             }
@@ -272,9 +304,21 @@ impl Session {
         params: Option<&[Datum]>,
     ) -> Result<ExecuteResponse, SqlError> {
         match parse_one(sql)? {
-            statement @ Statement::Query(_) => self.inner.select(statement, params).await,
+            statement @ Statement::Query(_) => {
+                self.inner.select(statement, params, &self.vars).await
+            }
             statement @ (Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)) => {
-                self.inner.dml(statement, params).await
+                self.inner.dml(statement, params, &self.vars).await
+            }
+            Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                if_exists,
+            } => {
+                self.inner
+                    .comment(object_type, &object_name, comment, if_exists)
+                    .await
             }
             Statement::CreateTable(create) => self.inner.create_table(create, sql).await,
             Statement::CreateView(create) => self.inner.create_view(create, sql).await,
@@ -285,8 +329,14 @@ impl Session {
                 cascade,
                 ..
             } => {
+                let noun = match object_type {
+                    ObjectType::Table => "table",
+                    ObjectType::View => "view",
+                    ObjectType::MaterializedView => "materialized view",
+                    other => return Err(SqlError::Unsupported(format!("DROP {other}"))),
+                };
                 self.inner
-                    .drop_items(object_type, if_exists, &names, cascade)
+                    .drop_items(noun, if_exists, &names, cascade)
                     .await
             }
             statement @ Statement::Copy { .. } => {
@@ -312,6 +362,7 @@ impl Session {
             [t, i, l, ..] if t == "TRANSACTION" && i == "ISOLATION" && l == "LEVEL" => {
                 "transaction_isolation".to_string()
             }
+            [t, z] if t == "TIME" && z == "ZONE" => "timezone".to_string(),
             [all] if all == "ALL" => {
                 let desc = RelationDesc::new(vec![text_column("name"), text_column("setting")]);
                 let rows = self
@@ -341,6 +392,12 @@ impl Session {
         {
             return Ok(command("SET"));
         }
+        // `SET TIME ZONE 'x'` names the setting with two words and no TO.
+        let body = match strip_word(body, "TIME").and_then(|rest| strip_word(rest, "ZONE")) {
+            Some(value) => format!("timezone TO {value}"),
+            None => body.to_string(),
+        };
+        let body = body.as_str();
         let (name, value) = match body.split_once('=') {
             Some((name, value)) => (name.trim(), value.trim()),
             None => {
@@ -355,11 +412,6 @@ impl Session {
             return Err(SqlError::Parse(format!("cannot parse \"{sql}\"")));
         }
         let name = name.to_lowercase();
-        let name = if name == "time zone" {
-            "timezone".to_string()
-        } else {
-            name
-        };
         let value = value.trim_matches('\'').to_string();
         let value = if value.eq_ignore_ascii_case("default") {
             default_vars().get(&name).cloned().unwrap_or_default()
@@ -368,6 +420,34 @@ impl Session {
         };
         self.vars.insert(name, value);
         Ok(command("SET"))
+    }
+}
+
+impl Session {
+    /// `DROP SOURCE [IF EXISTS] name, … [CASCADE | RESTRICT]`, which sqlparser does
+    /// not know: read as the same DROP TABLE.
+    async fn drop_source(&mut self, sql: &str) -> Result<ExecuteResponse, SqlError> {
+        // The statement's first two words are DROP SOURCE (see `leading_words`).
+        let after = sql
+            .to_ascii_lowercase()
+            .find("source")
+            .map(|at| &sql[at + "source".len()..])
+            .ok_or_else(|| SqlError::Parse(format!("expected DROP SOURCE, found {sql}")))?;
+        match parse_one(&format!("DROP TABLE {after}"))? {
+            Statement::Drop {
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => {
+                self.inner
+                    .drop_items("source", if_exists, &names, cascade)
+                    .await
+            }
+            other => Err(SqlError::Parse(format!(
+                "expected DROP SOURCE, found {other}"
+            ))),
+        }
     }
 }
 

@@ -6,6 +6,9 @@
 //!
 //! Tables with a primary key store one entry per key (`(table, key) → row`); tables
 //! without one are multisets and store `(table, row) → row and count`.
+//!
+//! `COMMENT ON` texts live in their own table, `(relation, column number) → text`
+//! (column 0 is the relation), so item definitions keep their serialized form.
 
 use std::path::Path;
 
@@ -15,10 +18,12 @@ use vigil_engine::repr::Row;
 use vigil_engine::{Diff, GlobalId};
 
 use crate::SqlError;
+use crate::pg_catalog::Comments;
 
 const CATALOG: TableDefinition<u64, &[u8]> = TableDefinition::new("catalog");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ROWS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("rows");
+const COMMENTS: TableDefinition<(u64, i32), &str> = TableDefinition::new("comments");
 
 const NEXT_ID: &str = "next_id";
 
@@ -68,6 +73,7 @@ pub struct WriteBatch {
     catalog_deletes: Vec<GlobalId>,
     row_updates: Vec<TableUpdates>,
     next_id: Option<GlobalId>,
+    comments: Vec<(GlobalId, i32, Option<String>)>,
 }
 
 impl WriteBatch {
@@ -80,7 +86,13 @@ impl WriteBatch {
         Ok(())
     }
 
-    /// Removes a catalog item and, if it is a table, all its rows.
+    /// Sets (or, with `None`, removes) the comment on a relation (`column` 0) or
+    /// one of its columns.
+    pub fn set_comment(&mut self, id: GlobalId, column: i32, comment: Option<String>) {
+        self.comments.push((id, column, comment));
+    }
+
+    /// Removes a catalog item, its comments and, if it is a table, all its rows.
     pub fn delete_catalog_item(&mut self, id: GlobalId) {
         self.catalog_deletes.push(id);
     }
@@ -115,6 +127,7 @@ impl Storage {
             txn.open_table(CATALOG).map_err(storage_error)?;
             txn.open_table(META).map_err(storage_error)?;
             txn.open_table(ROWS).map_err(storage_error)?;
+            txn.open_table(COMMENTS).map_err(storage_error)?;
         }
         txn.commit().map_err(storage_error)?;
         Ok(Storage { db })
@@ -138,6 +151,19 @@ impl Storage {
             .map(|v| v.value())
             .unwrap_or(1);
         Ok((items, next_id))
+    }
+
+    /// Every comment.
+    pub fn comments(&self) -> Result<Comments, SqlError> {
+        let txn = self.db.begin_read().map_err(storage_error)?;
+        let table = txn.open_table(COMMENTS).map_err(storage_error)?;
+        let mut comments = Comments::default();
+        for entry in table.iter().map_err(storage_error)? {
+            let (key, text) = entry.map_err(storage_error)?;
+            let (id, column) = key.value();
+            comments.set(id, column, Some(text.value().to_string()));
+        }
+        Ok(comments)
     }
 
     /// All rows of a table, with their multiplicities.
@@ -174,6 +200,14 @@ impl Storage {
         {
             let mut catalog = txn.open_table(CATALOG).map_err(storage_error)?;
             let mut rows = txn.open_table(ROWS).map_err(storage_error)?;
+            let mut comments = txn.open_table(COMMENTS).map_err(storage_error)?;
+            for (id, column, comment) in &batch.comments {
+                match comment {
+                    Some(text) => comments.insert((*id, *column), text.as_str()),
+                    None => comments.remove((*id, *column)),
+                }
+                .map_err(storage_error)?;
+            }
             for (id, bytes) in &batch.catalog_puts {
                 catalog
                     .insert(*id, bytes.as_slice())
@@ -181,6 +215,9 @@ impl Storage {
             }
             for id in &batch.catalog_deletes {
                 catalog.remove(*id).map_err(storage_error)?;
+                comments
+                    .retain_in((*id, i32::MIN)..=(*id, i32::MAX), |_, _| false)
+                    .map_err(storage_error)?;
                 let start: (u64, &[u8]) = (*id, &[]);
                 let keys: Vec<Vec<u8>> = rows
                     .range(start..)

@@ -198,6 +198,7 @@ fn check_batches(batches: Vec<Vec<Change>>) -> usize {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let coordinator = Coordinator::open(Config {
+            log: None,
             data_dir: dir.path().to_path_buf(),
             workers: 2,
         })
