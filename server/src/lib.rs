@@ -1,49 +1,65 @@
 //! The Vigil server: the process that PostgreSQL clients (psql, Metabase, Grafana,
-//! drivers) connect to, built as a library so tests can start servers in-process.
+//! drivers) and HTTP clients connect to, built as a library so tests can start servers
+//! in-process.
 //!
 //! ```text
 //!  Config (defaults ◂ vigil.toml ◂ flags)
 //!     │
 //!     ▼
-//!  Server::bind ── opens the Coordinator (catalog, storage, dataflow workers)
-//!     │            binds the pgwire listener
+//!  Server::bind ── binds the pgwire and HTTP listeners,
+//!     │            opens the change log (embedded in the data directory, or Kafka),
+//!     │            opens the Coordinator (catalog, storage, dataflow workers) over it
 //!     ▼
-//!  Server::run ─── accept loop: one task per connection, one Session per task
-//!                  socket ▸ pgwire::Endpoint ▸ vigil_sql::Session ▸ engine
+//!  Server::run ─┬─ pgwire accept loop: one task per connection, one Session per task
+//!               │    socket ▸ pgwire::Endpoint ▸ vigil_sql::Session ▸ engine
+//!               └─ HTTP (axum): POST JSON lines ▸ ChangeLog::publish ▸ sources ▸ views
 //! ```
 //!
 //! Main types:
 //! - [`Config`] (and [`config::ConfigLayer`] for the file and flag layers): where to
-//!   listen, the data directory, the worker count;
-//! - [`Server`]: a bound, not yet running server; [`Server::local_addr`] tells a test
-//!   which port `127.0.0.1:0` picked, [`Server::run`] serves until a shutdown future
-//!   resolves;
+//!   listen, the data directory, the worker count, the Kafka brokers if any;
+//! - [`Server`]: a bound, not yet running server; [`Server::local_addr`] and
+//!   [`Server::http_addr`] tell a test which ports `127.0.0.1:0` picked,
+//!   [`Server::run`] serves both endpoints until a shutdown future resolves;
 //! - [`pgwire`]: the PostgreSQL wire protocol endpoint, from startup parameters to
-//!   COPY.
+//!   COPY;
+//! - [`http`]: the HTTP API ([`http::app`] is its router) and, in
+//!   [`http::publish`], the client that `vigil publish` uses.
 //!
-//! The binary (`vigil serve`) only parses the command line, sets up logging and signal
-//! handling, and calls [`serve`]. HTTP, Arrow Flight SQL and sinks will be endpoints
-//! beside [`pgwire`], started by the same [`Server`].
+//! The server and its sources share one change log: what `vigil publish`, the HTTP
+//! API or a connector publishes to a topic is what a `CREATE SOURCE` over that topic
+//! reads. The binary (`vigil serve`, `vigil publish`) only parses the command line,
+//! sets up logging and signal handling, and calls into this library. Arrow Flight SQL
+//! and sinks will be endpoints beside [`pgwire`] and [`http`], started by the same
+//! [`Server`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vigil_server::ServerError> {
-//! let config = vigil_server::Config { listen: "127.0.0.1:0".into(), ..Default::default() };
+//! let config = vigil_server::Config {
+//!     listen: "127.0.0.1:0".into(),
+//!     http_listen: "127.0.0.1:0".into(),
+//!     ..Default::default()
+//! };
 //! let server = vigil_server::Server::bind(&config).await?;
-//! println!("connect to {}", server.local_addr());
+//! println!("connect to {}, HTTP on {}", server.local_addr(), server.http_addr());
 //! server.run(std::future::pending()).await
 //! # }
 //! ```
 
 pub mod config;
+pub mod http;
 pub mod pgwire;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::Instrument;
+use vigil_changelog::{ChangeLog, EmbeddedLog, KafkaLog, LogError};
 use vigil_sql::{Coordinator, SqlError};
 
 pub use config::{Config, ConfigError};
@@ -60,59 +76,53 @@ pub enum ServerError {
         source: std::io::Error,
     },
     #[error("cannot open the data directory {}", data_dir.display())]
-    Open {
-        data_dir: std::path::PathBuf,
-        source: SqlError,
-    },
+    Open { data_dir: PathBuf, source: SqlError },
+    #[error("cannot open the embedded change log in {}", dir.display())]
+    ChangeLog { dir: PathBuf, source: LogError },
+    #[error("cannot connect to the kafka brokers {brokers}")]
+    Kafka { brokers: String, source: LogError },
     #[error("the server was shut down while starting")]
     Interrupted,
 }
 
-/// A server whose data directory is open and whose listener is bound, ready to run.
+/// A server whose data directory is open and whose listeners are bound, ready to run.
 pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
+    http_listener: TcpListener,
+    http_addr: SocketAddr,
+    log: Arc<dyn ChangeLog>,
     coordinator: Coordinator,
     endpoint: crate::pgwire::Endpoint,
     shutdown_grace: Duration,
 }
 
 impl Server {
-    /// Binds the pgwire listener, then opens the data directory and starts the engine.
-    /// Binding first means a port conflict fails before any data is replayed.
+    /// Binds the pgwire and HTTP listeners, then opens the change log and the data
+    /// directory and starts the engine. Binding first means a port conflict fails
+    /// before any data is replayed.
     pub async fn bind(config: &Config) -> Result<Server, ServerError> {
-        let listener =
-            TcpListener::bind(&config.listen)
-                .await
-                .map_err(|source| ServerError::Listen {
-                    listen: config.listen.clone(),
-                    source,
-                })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Listen {
-                listen: config.listen.clone(),
-                source,
-            })?;
+        let (listener, local_addr) = listen(&config.listen).await?;
+        let (http_listener, http_addr) = listen(&config.http_listen).await?;
+        let log = open_log(config).await?;
         let sql_config = vigil_sql::Config {
+            log: Some(Arc::clone(&log)),
             data_dir: config.data_dir.clone(),
             workers: config.workers,
         };
         // Opening replays the catalog from disk: blocking work, kept off the runtime.
-        let coordinator =
-            match tokio::task::spawn_blocking(move || Coordinator::open(sql_config)).await {
-                Ok(opened) => opened.map_err(|source| ServerError::Open {
-                    data_dir: config.data_dir.clone(),
-                    source,
-                })?,
-                Err(join) => match join.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    Err(_) => return Err(ServerError::Interrupted),
-                },
-            };
+        let coordinator = blocking(move || Coordinator::open(sql_config))
+            .await?
+            .map_err(|source| ServerError::Open {
+                data_dir: config.data_dir.clone(),
+                source,
+            })?;
         Ok(Server {
             listener,
             local_addr,
+            http_listener,
+            http_addr,
+            log,
             coordinator,
             endpoint: crate::pgwire::Endpoint::new(),
             shutdown_grace: SHUTDOWN_GRACE,
@@ -125,6 +135,17 @@ impl Server {
         self.local_addr
     }
 
+    /// The address of the HTTP API (with the real port if the configuration asked for
+    /// port 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Where the change log lives, for the startup message.
+    pub fn log_description(&self) -> String {
+        self.log.describe()
+    }
+
     /// How long [`Server::run`] lets open connections finish after shutdown begins
     /// (default [`SHUTDOWN_GRACE`]).
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
@@ -133,16 +154,33 @@ impl Server {
     }
 
     /// Serves clients until `shutdown` resolves, then stops accepting, lets open
-    /// connections finish for the grace period, and closes the rest.
+    /// connections and requests finish for the grace period, and closes the rest.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let Server {
             listener,
             local_addr,
+            http_listener,
+            http_addr,
+            log,
             coordinator,
             endpoint,
             shutdown_grace,
         } = self;
         tracing::debug!(%local_addr, "accepting PostgreSQL connections");
+        tracing::debug!(%http_addr, "accepting HTTP requests");
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = http::app(http::AppState::new(log));
+        let mut http_task = tokio::spawn(
+            async move {
+                axum::serve(http_listener, router)
+                    .with_graceful_shutdown(async {
+                        // A dropped sender stops the server as well.
+                        let _ = http_stopped.await;
+                    })
+                    .await
+            }
+            .instrument(tracing::info_span!("http", %http_addr)),
+        );
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         let mut next_connection_id: u64 = 0;
@@ -182,8 +220,11 @@ impl Server {
             }
         }
         drop(listener);
+        let _ = stop_http.send(());
         tracing::info!(open_connections = connections.len(), "shutting down");
-        let drained = tokio::time::timeout(shutdown_grace, async {
+        // pgwire connections and HTTP requests drain together, within one grace period.
+        let deadline = tokio::time::Instant::now() + shutdown_grace;
+        let drained = tokio::time::timeout_at(deadline, async {
             while connections.join_next().await.is_some() {}
         })
         .await;
@@ -194,7 +235,71 @@ impl Server {
             );
             connections.shutdown().await;
         }
+        match tokio::time::timeout_at(deadline, &mut http_task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::error!(%error, "the HTTP server failed"),
+            Ok(Err(error)) => tracing::error!(%error, "the HTTP server task failed"),
+            Err(_) => {
+                tracing::info!("closing HTTP requests still open");
+                http_task.abort();
+            }
+        }
         Ok(())
+    }
+}
+
+/// Binds a listener and reads back its address (the real port if `listen` asked for 0).
+async fn listen(listen: &str) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let error = |source| ServerError::Listen {
+        listen: listen.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(error)?;
+    let addr = listener.local_addr().map_err(error)?;
+    Ok((listener, addr))
+}
+
+/// The change log the sources read and the HTTP API publishes to: Kafka when brokers
+/// are configured, else the embedded log in the data directory (which `vigil publish`
+/// also finds there when no server runs).
+async fn open_log(config: &Config) -> Result<Arc<dyn ChangeLog>, ServerError> {
+    match config.kafka.clone() {
+        Some(brokers) => {
+            let connected = blocking({
+                let brokers = brokers.clone();
+                move || KafkaLog::connect(&brokers)
+            })
+            .await?;
+            match connected {
+                Ok(log) => Ok(Arc::new(log)),
+                Err(source) => Err(ServerError::Kafka { brokers, source }),
+            }
+        }
+        None => {
+            let dir = config::changelog_dir(&config.data_dir);
+            let opened = blocking({
+                let dir = dir.clone();
+                move || EmbeddedLog::open(&dir)
+            })
+            .await?;
+            match opened {
+                Ok(log) => Ok(Arc::new(log)),
+                Err(source) => Err(ServerError::ChangeLog { dir, source }),
+            }
+        }
+    }
+}
+
+/// Runs startup work that blocks (disk replay, broker handshakes) off the runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ServerError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Ok(done),
+        Err(join) => match join.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => Err(ServerError::Interrupted),
+        },
     }
 }
 

@@ -1,32 +1,49 @@
 //! `vigil`: the command line. Everything it runs lives in the `vigil_server` library;
 //! this file parses arguments, sets up logging and turns signals into a shutdown.
 
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use vigil_server::config::ConfigLayer;
+use vigil_server::config::{ConfigLayer, DEFAULT_DATA_DIR, DEFAULT_HTTP_LISTEN};
+use vigil_server::http::publish::{self, DEFAULT_BATCH, Job};
 use vigil_server::{Config, Server};
 
 #[derive(Parser)]
 #[command(
     name = "vigil",
     version,
-    about = "A streaming SQL engine that speaks the PostgreSQL protocol"
+    about = "A streaming SQL engine that speaks the PostgreSQL protocol",
+    long_about = "A streaming SQL engine that speaks the PostgreSQL protocol.\n\n\
+        `vigil serve` runs the server: PostgreSQL clients on 127.0.0.1:6875, the HTTP API \
+        on 127.0.0.1:6876. Sources (CREATE SOURCE … FROM TOPIC) read topics of the change \
+        log, which is embedded in the data directory unless --kafka names brokers. \
+        `vigil publish` writes JSON lines to a topic."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-// `demo`, `connect` and `publish` will join `serve` here.
+// `demo` and `connect` will join these.
 #[derive(Subcommand)]
 enum Command {
     /// Run the server until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    /// Publish JSON lines to a change-log topic.
+    #[command(long_about = PUBLISH_ABOUT)]
+    Publish(PublishArgs),
 }
+
+const PUBLISH_ABOUT: &str = "Publish JSON lines to a change-log topic.
+
+Each line is one record: {\"key\": <any JSON, or null or left out>, \"value\": <any JSON, or null to delete the key>}.
+Lines are checked before their batch is sent; a bad line stops the run, naming FILE:LINE, with nothing of its batch published.
+
+Where the records go: with --kafka, straight to the brokers; otherwise to the vigil server at --http; and if nothing listens there, into the embedded change log of --data-dir (which fails if a server holds it).";
 
 /// Flags of `vigil serve`. Each overrides the same key of the configuration file.
 #[derive(Args)]
@@ -34,13 +51,19 @@ struct ServeArgs {
     /// Address for PostgreSQL clients [default: 127.0.0.1:6875]
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
-    /// Data directory: catalog and table contents [default: ./vigil-data]
+    /// Address for the HTTP API [default: 127.0.0.1:6876]
+    #[arg(long, value_name = "HOST:PORT")]
+    http_listen: Option<String>,
+    /// Data directory: catalog, table contents, embedded change log [default: ./vigil-data]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Dataflow worker threads [default: number of cores]
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// TOML file with the keys `listen`, `data_dir`, `workers`
+    /// Kafka brokers for the change log [default: the embedded log in the data directory]
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT]")]
+    kafka: Option<String>,
+    /// TOML file with the keys `listen`, `http_listen`, `data_dir`, `workers`, `kafka`
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -54,23 +77,68 @@ impl ServeArgs {
         };
         let flags = ConfigLayer {
             listen: self.listen,
+            http_listen: self.http_listen,
             data_dir: self.data_dir,
             workers: self.workers,
+            kafka: self.kafka,
         };
         Ok(file.overridden_by(flags).resolve()?)
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Flags of `vigil publish`.
+#[derive(Args)]
+struct PublishArgs {
+    /// The topic to publish to
+    topic: String,
+    /// A file of JSON lines [default: standard input]
+    file: Option<PathBuf>,
+    /// Partitions for the topic if it does not exist yet [default: 1]
+    #[arg(long, value_name = "N")]
+    partitions: Option<u32>,
+    /// Publish straight to these Kafka brokers instead of through a server
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT]")]
+    kafka: Option<String>,
+    /// The HTTP address of a running vigil server
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_HTTP_LISTEN)]
+    http: String,
+    /// Data directory whose embedded change log is written when no server answers
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Lines per request (a batch is also cut at 16 MiB)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch: usize,
+}
+
+/// Progress is printed each time this many more records are published.
+const PROGRESS_EVERY: u64 = 100_000;
+
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     match cli.command {
-        Command::Serve(args) => serve(args.config()?).await,
+        Command::Serve(args) => {
+            init_logging("info", false);
+            let config = args.config()?;
+            tokio::runtime::Runtime::new()
+                .context("cannot start the async runtime")?
+                .block_on(serve(config))
+        }
+        Command::Publish(args) => {
+            // Logs go to stderr: stdout carries the summary line.
+            init_logging("warn", true);
+            publish(args)
+        }
+    }
+}
+
+fn init_logging(default: &str, stderr: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if stderr {
+        builder.with_writer(std::io::stderr).init();
+    } else {
+        builder.init();
     }
 }
 
@@ -80,9 +148,63 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("vigil could not start")?;
     println!("{}", listening_line(server.local_addr()));
+    println!(
+        "vigil: HTTP API on http://{} (change log: {})",
+        server.http_addr(),
+        server.log_description()
+    );
     server.run(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `vigil publish`: reads the input in batches and prints progress to stderr and a
+/// summary line to stdout.
+fn publish(args: PublishArgs) -> anyhow::Result<()> {
+    let (mut input, input_name): (Box<dyn BufRead>, String) = match &args.file {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            (
+                Box::new(std::io::BufReader::new(file)),
+                path.display().to_string(),
+            )
+        }
+        None => (Box::new(std::io::stdin().lock()), "<stdin>".to_owned()),
+    };
+    let destination = publish::connect(args.kafka.as_deref(), &args.http, &args.data_dir)?;
+    let job = Job {
+        topic: &args.topic,
+        partitions: args.partitions,
+        batch: args.batch,
+        input_name: &input_name,
+    };
+    let mut reported = 0;
+    let mut progress = |total: u64| {
+        if total / PROGRESS_EVERY > reported / PROGRESS_EVERY {
+            eprintln!("vigil publish: {total} records published to {}", args.topic);
+            reported = total;
+        }
+    };
+    match publish::publish(&destination, &job, &mut input, &mut progress) {
+        Ok(published) => {
+            println!(
+                "published {published} records to {} ({})",
+                args.topic,
+                destination.describe()
+            );
+            Ok(())
+        }
+        Err(stopped) => {
+            if stopped.published > 0 {
+                eprintln!(
+                    "vigil publish: {} records of earlier batches were published to {} before the error",
+                    stopped.published, args.topic
+                );
+            }
+            Err(stopped.error.into())
+        }
+    }
 }
 
 /// The line that tells a person where to point psql.
@@ -131,8 +253,6 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use vigil_server::config::DEFAULT_DATA_DIR;
-
     use super::*;
 
     #[test]
@@ -154,11 +274,51 @@ mod tests {
             "--workers",
             "5",
         ]);
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as another command");
+        };
         let config = args.config().unwrap();
         assert_eq!(config.listen, "127.0.0.1:7000");
         assert_eq!(config.workers, 5);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn serve_takes_the_http_address_and_kafka_brokers() {
+        let cli = Cli::parse_from([
+            "vigil",
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--kafka",
+            "k1:9092,k2:9092",
+        ]);
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        let config = args.config().unwrap();
+        assert_eq!(config.http_listen, "127.0.0.1:0");
+        assert_eq!(config.kafka.as_deref(), Some("k1:9092,k2:9092"));
+    }
+
+    #[test]
+    fn publish_has_defaults_for_everything_but_the_topic() {
+        let cli = Cli::parse_from(["vigil", "publish", "jira.issues"]);
+        let Command::Publish(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(args.topic, "jira.issues");
+        assert_eq!(args.file, None);
+        assert_eq!(args.http, "127.0.0.1:6876");
+        assert_eq!(args.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(args.batch, 10_000);
+        assert_eq!((args.partitions, args.kafka), (None, None));
+    }
+
+    #[test]
+    fn publish_refuses_an_empty_batch() {
+        let parsed = Cli::try_parse_from(["vigil", "publish", "t", "--batch", "0"]);
+        assert!(parsed.is_err());
     }
 
     #[test]

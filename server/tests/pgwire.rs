@@ -41,8 +41,10 @@ impl TestServer {
         let data_dir = tempfile::tempdir()?;
         let config = Config {
             listen: "127.0.0.1:0".into(),
+            http_listen: "127.0.0.1:0".into(),
             data_dir: data_dir.path().join("data"),
             workers: 1,
+            kafka: None,
         };
         let server = Server::bind(&config)
             .await?

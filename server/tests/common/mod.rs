@@ -1,10 +1,11 @@
 //! A throwaway `vigil serve` for end-to-end tests.
 //!
-//! [`VigilServer::start`] picks a free loopback port and a fresh temporary data
-//! directory, spawns the `vigil` binary that cargo built for this test target, and
-//! returns once the server accepts TCP connections (polled against a deadline, so a
-//! slow start costs only the time it takes). Dropping the guard kills the process,
-//! also when the test panics, and removes the directory.
+//! [`VigilServer::start`] picks free loopback ports (pgwire and HTTP) and a fresh
+//! temporary data directory, spawns the `vigil` binary that cargo built for this test
+//! target, and returns once the server accepts TCP connections (polled against a
+//! deadline, so a slow start costs only the time it takes). Dropping the guard kills
+//! the process, also when the test panics, and removes the directory.
+//! [`VigilServer::start_in`] starts on a directory the test prepared first.
 
 #![allow(dead_code)] // each test target uses a different part of this module
 
@@ -32,6 +33,8 @@ const LOG_TAIL_LINES: usize = 40;
 pub struct VigilServer {
     child: Child,
     port: u16,
+    /// The HTTP API's port: never the default 6876, so tests do not collide.
+    http_port: u16,
     /// Removed when the guard drops, after the process is gone.
     dir: TempDir,
 }
@@ -54,13 +57,42 @@ impl VigilServer {
     }
 
     fn spawn(workers: usize) -> anyhow::Result<VigilServer> {
-        let dir = tempfile::Builder::new()
-            .prefix("vigil-test-")
-            .tempdir()
-            .context("creating a temporary directory")?;
-        let port = free_port()?;
-        let child = Self::spawn_process(dir.path(), port, workers)?;
-        Ok(VigilServer { child, port, dir })
+        Self::spawn_in(scratch_dir()?, workers)
+    }
+
+    fn spawn_in(dir: TempDir, workers: usize) -> anyhow::Result<VigilServer> {
+        let (port, http_port) = free_ports()?;
+        let child = Self::spawn_process(dir.path(), port, http_port, workers)?;
+        Ok(VigilServer {
+            child,
+            port,
+            http_port,
+            dir,
+        })
+    }
+
+    /// Starts `vigil serve --workers WORKERS` on `dir` (from [`scratch_dir`]), whose
+    /// `data` subdirectory the test may have filled already, and waits until it
+    /// listens. An early exit is retried on new ports in the same directory.
+    pub fn start_in(dir: TempDir, workers: usize) -> anyhow::Result<VigilServer> {
+        let mut server = Self::spawn_in(dir, workers)?;
+        let mut attempts = 1;
+        loop {
+            match server.wait_until_listening() {
+                Ok(()) => return Ok(server),
+                Err(_) if attempts < START_ATTEMPTS && server.exit_status().is_some() => {
+                    attempts += 1;
+                    (server.port, server.http_port) = free_ports()?;
+                    server.child = Self::spawn_process(
+                        server.dir.path(),
+                        server.port,
+                        server.http_port,
+                        workers,
+                    )?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Kills the process with SIGKILL, as a crash would, and starts a new one on the
@@ -68,11 +100,16 @@ impl VigilServer {
     pub fn crash_and_restart(&mut self, workers: usize) -> anyhow::Result<()> {
         self.child.kill().context("killing vigil serve")?;
         self.child.wait()?;
-        self.child = Self::spawn_process(self.dir.path(), self.port, workers)?;
+        self.child = Self::spawn_process(self.dir.path(), self.port, self.http_port, workers)?;
         self.wait_until_listening()
     }
 
-    fn spawn_process(dir: &Path, port: u16, workers: usize) -> anyhow::Result<Child> {
+    fn spawn_process(
+        dir: &Path,
+        port: u16,
+        http_port: u16,
+        workers: usize,
+    ) -> anyhow::Result<Child> {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -81,6 +118,8 @@ impl VigilServer {
             .arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--http-listen")
+            .arg(format!("127.0.0.1:{http_port}"))
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--workers")
@@ -117,6 +156,16 @@ impl VigilServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The HTTP API's address, `127.0.0.1:PORT`, as `vigil publish --http` takes it.
+    pub fn http_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.http_port)
+    }
+
+    /// The data directory the server runs on.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
     }
 
     /// A libpq-style connection string for tokio-postgres.
@@ -160,7 +209,23 @@ impl Drop for VigilServer {
 
 /// A loopback port nothing listens on right now. The server binds it a moment
 /// later; [`START_ATTEMPTS`] covers the rare case that someone else got there first.
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Two different free ports: both listeners are held until both are chosen.
+fn free_ports() -> anyhow::Result<(u16, u16)> {
+    let first = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    let second = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok((first.local_addr()?.port(), second.local_addr()?.port()))
+}
+
+/// A fresh temporary directory for a server: its data directory will be the `data`
+/// subdirectory. Removed when the returned guard (or the server given it) drops.
+pub fn scratch_dir() -> anyhow::Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix("vigil-test-")
+        .tempdir()
+        .context("creating a temporary directory")
 }

@@ -1,0 +1,82 @@
+//! The HTTP API (axum), served beside pgwire on `http_listen` (127.0.0.1:6876 by
+//! default). It is the way into the change log for programs that speak HTTP, and
+//! where REST reads, SSE streams and the web dashboard will live.
+//!
+//! ```text
+//!  GET  /health                      {"status":"ok"}
+//!  POST /api/v1/topics/{topic}       JSON lines ─▶ ndjson::parse ─▶ ChangeLog::publish (one call)
+//!       [?partitions=N]              ◀─ {"published":n,"partitions":[…],"offsets":[…]}
+//!  GET  /api/v1/topics/{topic}       ◀─ {"topic":…,"partitions":n,"end_offsets":[…]}
+//! ```
+//!
+//! Modules: [`ndjson`] is the record format (shared with `vigil publish`), [`topics`]
+//! the topic routes, [`error`] the one error type every route answers with, and
+//! [`publish`] the client side, `vigil publish`. [`app`] builds the router from an
+//! [`AppState`], so tests drive it without a socket; [`crate::Server::run`] serves it
+//! and shuts it down with pgwire.
+
+pub mod error;
+pub mod ndjson;
+pub mod publish;
+pub mod topics;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use vigil_changelog::ChangeLog;
+
+pub use error::{AppError, ErrorBody};
+
+/// The largest request body accepted (64 MiB); larger ones get 413 `body_too_large`.
+/// `vigil publish` keeps its batches well below it.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// What the routes share.
+#[derive(Clone)]
+pub struct AppState {
+    log: Arc<dyn ChangeLog>,
+}
+
+impl AppState {
+    /// State over the change log the server's sources read, so what is published
+    /// here is what they see.
+    pub fn new(log: Arc<dyn ChangeLog>) -> AppState {
+        AppState { log }
+    }
+}
+
+/// The router with every route.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route(
+            "/api/v1/topics/{topic}",
+            get(topics::describe).post(topics::publish),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn not_found(uri: Uri) -> AppError {
+    AppError::NotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
+}
