@@ -5,7 +5,11 @@
 //! - [`update_latency`]: a join + aggregate view over 1M base rows; the median time
 //!   from a single-row UPDATE to the view reflecting it, next to recomputing the same
 //!   query from scratch with DataFusion.
+//! - [`source_ingest`]: upsert events through a source of the embedded change log into
+//!   a join + aggregate view: sustained events per second, and freshness (publish to
+//!   visible) under a steady load.
 
+pub mod source_ingest;
 pub mod update_latency;
 
 use std::time::Duration;

@@ -118,6 +118,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
     let data = generate(settings.rows);
     let dir = tempfile::tempdir()?;
     let coordinator = Coordinator::open(Config {
+        log: None,
         data_dir: dir.path().to_path_buf(),
         workers: settings.workers,
     })?;

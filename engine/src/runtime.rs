@@ -307,6 +307,19 @@ struct Relation {
     reported: Option<Time>,
 }
 
+impl Relation {
+    /// A relation read from `trace`, built by dataflow `dataflow`.
+    fn new(trace: RowTrace, dataflow: usize) -> Relation {
+        Relation {
+            trace,
+            input: None,
+            activator: None,
+            dataflow,
+            reported: None,
+        }
+    }
+}
+
 /// What the engine handle and every worker share.
 #[derive(Clone)]
 struct Shared {
@@ -479,16 +492,11 @@ impl<'w> WorkerState<'w> {
             });
         input.advance_to(self.time.get());
         input.flush();
-        self.relations.insert(
-            id,
-            Relation {
-                trace,
-                input: Some(input),
-                activator: None,
-                dataflow,
-                reported: None,
-            },
-        );
+        let relation = Relation {
+            input: Some(input),
+            ..Relation::new(trace, dataflow)
+        };
+        self.relations.insert(id, relation);
     }
 
     fn create_source(&mut self, id: GlobalId, name: &str, spec: &SourceSpec) {
@@ -504,16 +512,11 @@ impl<'w> WorkerState<'w> {
                     .arrange_by_self_named(&format!("arrange {name}"))
                     .trace
             });
-        self.relations.insert(
-            id,
-            Relation {
-                trace,
-                input: None,
-                activator: Some(activator),
-                dataflow,
-                reported: None,
-            },
-        );
+        let relation = Relation {
+            activator: Some(activator),
+            ..Relation::new(trace, dataflow)
+        };
+        self.relations.insert(id, relation);
     }
 
     fn create_view(&mut self, id: GlobalId, name: &str, plan: &Plan) {
@@ -544,16 +547,7 @@ impl<'w> WorkerState<'w> {
                     .arrange_by_self_named(&format!("arrange {name}"))
                     .trace
             });
-        self.relations.insert(
-            id,
-            Relation {
-                trace,
-                input: None,
-                activator: None,
-                dataflow,
-                reported: None,
-            },
-        );
+        self.relations.insert(id, Relation::new(trace, dataflow));
     }
 
     fn advance_to(&mut self, time: Time) {
