@@ -34,7 +34,7 @@ use tokio::sync::Mutex;
 use vigil_changelog::{ChangeLog, EmbeddedLog, LogError, Retention, TopicSpec};
 use vigil_engine::repr::arrow::{
     batch_to_rows, datum_to_scalar_value, desc_of_schema, rows_to_batch, scalar_type_of_field,
-    to_arrow_schema,
+    to_arrow_schema, to_arrow_type,
 };
 use vigil_engine::repr::text::canonical_jsonb;
 use vigil_engine::repr::{Column, DEFAULT_NUMERIC, Datum, RelationDesc, Row, ScalarType};
@@ -335,6 +335,7 @@ impl Inner {
         vars: &Settings,
     ) -> Result<(Vec<Option<ScalarType>>, Option<RelationDesc>), SqlError> {
         let returns_rows = matches!(statement, Statement::Query(_));
+        let cast_types = placeholder_casts(&statement);
         let ctx = self.session_context(&self.catalog().await, vars);
         let plan = ctx.plan(statement).await?;
         // Fields, not types: a jsonb column's field carries the metadata that says so.
@@ -344,10 +345,16 @@ impl Inner {
             .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
             .max()
             .unwrap_or(0);
+        let count = count.max(cast_types.keys().copied().max().unwrap_or(0));
         let params = (1..=count)
             .map(|n| {
-                let field = fields.get(&format!("${n}")).cloned().flatten()?;
-                scalar_type_of_field(&field).ok()
+                let inferred = fields
+                    .get(&format!("${n}"))
+                    .cloned()
+                    .flatten()
+                    .and_then(|field| scalar_type_of_field(&field).ok());
+                // PostgreSQL types `$1::T` as T; DataFusion leaves it unknown.
+                inferred.or_else(|| cast_types.get(&n).copied())
             })
             .collect();
         let desc = if returns_rows {
@@ -1430,12 +1437,8 @@ fn bind(plan: LogicalPlan, params: Option<&[Datum]>) -> Result<LogicalPlan, SqlE
         .iter()
         .enumerate()
         .map(|(i, datum)| {
-            let ty = types
-                .get(&format!("${}", i + 1))
-                .cloned()
-                .flatten()
-                .unwrap_or(DataType::Utf8);
-            datum_to_scalar_value(datum, &ty).map_err(|e| SqlError::Plan(e.to_string()))
+            let inferred = types.get(&format!("${}", i + 1)).cloned().flatten();
+            bind_value(datum, inferred)
         })
         .collect::<Result<Vec<ScalarValue>, _>>()?;
     if values.len() < types.len() {
@@ -1445,6 +1448,69 @@ fn bind(plan: LogicalPlan, params: Option<&[Datum]>) -> Result<LogicalPlan, SqlE
         });
     }
     plan.with_param_values(values).map_err(from_datafusion)
+}
+
+/// A parameter's value for the type the plan inferred. A client may declare another
+/// type than the one planning inferred (psycopg sends `%s::INTEGER` with an int2),
+/// or planning may infer none: the value then keeps its own type and is cast, as
+/// PostgreSQL would coerce it.
+fn bind_value(datum: &Datum, inferred: Option<DataType>) -> Result<ScalarValue, SqlError> {
+    let own = datum_type(datum).map_or(DataType::Utf8, to_arrow_type);
+    let Some(ty) = inferred else {
+        return datum_to_scalar_value(datum, &own).map_err(|e| SqlError::Plan(e.to_string()));
+    };
+    match datum_to_scalar_value(datum, &ty) {
+        Ok(value) => Ok(value),
+        Err(e) => datum_to_scalar_value(datum, &own)
+            .ok()
+            .and_then(|value| value.cast_to(&ty).ok())
+            .ok_or_else(|| SqlError::Plan(e.to_string())),
+    }
+}
+
+/// Placeholders that the statement casts explicitly (`$1::jsonb`), by number, with
+/// the type they are cast to.
+fn placeholder_casts(statement: &Statement) -> BTreeMap<usize, ScalarType> {
+    let mut casts = BTreeMap::new();
+    let _ = ast::visit_expressions(statement, |expr| {
+        if let ast::Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && let ast::Expr::Value(value) = inner.as_ref()
+            && let ast::Value::Placeholder(name) = &value.value
+            && let Some(n) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            && let Ok(ty) = scalar_type_of_sql(data_type)
+        {
+            casts.entry(n).or_insert(ty);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    casts
+}
+
+/// The type a datum carries, `None` for NULL.
+fn datum_type(datum: &Datum) -> Option<ScalarType> {
+    Some(match datum {
+        Datum::Null => return None,
+        Datum::Bool(_) => ScalarType::Bool,
+        Datum::Int16(_) => ScalarType::Int16,
+        Datum::Int32(_) => ScalarType::Int32,
+        Datum::Int64(_) => ScalarType::Int64,
+        Datum::Float64(_) => ScalarType::Float64,
+        Datum::Numeric(n) => ScalarType::Numeric {
+            precision: 38,
+            scale: n.scale,
+        },
+        Datum::Text(_) => ScalarType::Text,
+        Datum::Date(_) => ScalarType::Date,
+        Datum::Timestamp(_) => ScalarType::Timestamp,
+        Datum::TimestampTz(_) => ScalarType::TimestampTz,
+        Datum::Interval(_) => ScalarType::Interval,
+        Datum::Jsonb(_) => ScalarType::Jsonb,
+        Datum::TextArray(_) => ScalarType::TextArray,
+    })
 }
 
 /// The description of a query's result; types Vigil does not model are sent as text.

@@ -24,7 +24,9 @@ use datafusion::logical_expr::{
 };
 
 use super::types::{builtin_type, format_type, type_oid_by_name};
-use super::{OWNER_OID, PgContext, PgSnapshot, RelKind, Relation};
+use super::{
+    OWNER_OID, PG_CATALOG_NAMESPACE, PUBLIC_NAMESPACE, PgContext, PgSnapshot, RelKind, Relation,
+};
 
 /// The arguments of one call, as arrays of equal length.
 struct Call<'a> {
@@ -473,8 +475,16 @@ fn table_is_visible(c: &Call) -> DfResult<ArrayRef> {
     let values: Vec<Option<bool>> = (0..c.rows)
         .map(|row| {
             let oid = oid_at(&oids, row)?;
-            (c.snapshot.relation(oid).is_some() || c.snapshot.relation_of_key(oid).is_some())
-                .then_some(true)
+            // Visible means found through the search path (public, then pg_catalog);
+            // information_schema's relations exist but are not on it.
+            let relation = c
+                .snapshot
+                .relation(oid)
+                .or_else(|| c.snapshot.relation_of_key(oid))?;
+            Some(matches!(
+                relation.namespace,
+                PUBLIC_NAMESPACE | PG_CATALOG_NAMESPACE
+            ))
         })
         .collect();
     Ok(Arc::new(BooleanArray::from(values)))
