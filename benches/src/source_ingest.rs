@@ -136,6 +136,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
         data_dir: dir.path().to_path_buf(),
         workers: settings.workers,
         log: None,
+        clock: Default::default(),
     })?;
     let log = coordinator.log();
     let mut session = coordinator.session();

@@ -119,6 +119,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let coordinator = Coordinator::open(Config {
         log: None,
+        clock: Default::default(),
         data_dir: dir.path().to_path_buf(),
         workers: settings.workers,
     })?;

@@ -19,6 +19,12 @@
 //! - [`source`]: topics of the change log read by the workers (partitions spread over
 //!   them), decoded from JSON and upserted into a collection; bad records become
 //!   rows of `vigil_source_errors`.
+//! - [`subscribe`]: a relation's or a plan's changes pushed out in time order, with
+//!   progress, from an as-of time that materialized views' retained history allows.
+//!
+//! Time is data: a plan's temporal filter (`now()` compared with a row's
+//! timestamps) schedules a row's retraction at the time its window closes, so views
+//! change as the timeline advances, with no new input.
 //!
 //! The engine knows nothing of SQL or storage: the coordinator in `vigil-sql` decides
 //! timestamps, persists writes and lowers SQL to plans. Sources follow the
@@ -30,6 +36,8 @@ pub mod render;
 pub mod repr;
 pub mod runtime;
 pub mod source;
+pub mod subscribe;
 
 pub use plan::{Diff, GlobalId, Plan, Time};
-pub use runtime::{Engine, EngineError, PendingPeek};
+pub use runtime::{Engine, EngineError, PendingPeek, SubscribeTarget};
+pub use subscribe::{SubscribeEvent, Subscription};

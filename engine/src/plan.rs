@@ -74,6 +74,27 @@ pub enum JoinKind {
     NullAwareAnti,
 }
 
+/// How a temporal predicate compares `now()` with its bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TemporalBound {
+    /// `now() >= bound`: the row enters the view at `bound`.
+    AtLeast,
+    /// `now() > bound`: the row enters just after `bound`.
+    After,
+    /// `now() < bound`: the row leaves the view at `bound`.
+    Before,
+    /// `now() <= bound`: the row leaves just after `bound`.
+    AtMost,
+}
+
+/// One conjunct `now() <op> expr` of a [`Plan::TemporalFilter`]; `expr` evaluates to a
+/// timestamp or a date over the input row.
+#[derive(Clone, Debug)]
+pub struct TemporalPredicate {
+    pub bound: TemporalBound,
+    pub expr: ScalarExpr,
+}
+
 /// Sort order of one column of a [`Plan::TopK`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SortKey {
@@ -100,6 +121,14 @@ pub enum Plan {
         input: Box<Plan>,
         input_schema: SchemaRef,
         predicate: ScalarExpr,
+    },
+    /// Keeps each row while every temporal predicate holds for the engine's time: a
+    /// row enters when its lower bounds have passed and leaves when its first upper
+    /// bound passes, with no new input (the retraction is scheduled at that time).
+    TemporalFilter {
+        input: Box<Plan>,
+        input_schema: SchemaRef,
+        predicates: Vec<TemporalPredicate>,
     },
     /// An equi-join on key columns, with an optional residual predicate over the
     /// concatenated row (left columns then right columns). Rows with a NULL key never
@@ -157,6 +186,7 @@ impl Plan {
             Plan::Get { .. } | Plan::Constant { .. } => {}
             Plan::Project { input, .. }
             | Plan::Filter { input, .. }
+            | Plan::TemporalFilter { input, .. }
             | Plan::Reduce { input, .. }
             | Plan::Distinct { input }
             | Plan::TopK { input, .. } => input.visit(f),
@@ -181,6 +211,25 @@ impl Plan {
                 input, predicate, ..
             } => {
                 writeln!(f, "{pad}Filter {predicate:?}")?;
+                input.fmt_indented(f, depth + 1)?;
+            }
+            Plan::TemporalFilter {
+                input, predicates, ..
+            } => {
+                let predicates = predicates
+                    .iter()
+                    .map(|p| {
+                        let op = match p.bound {
+                            TemporalBound::AtLeast => ">=",
+                            TemporalBound::After => ">",
+                            TemporalBound::Before => "<",
+                            TemporalBound::AtMost => "<=",
+                        };
+                        format!("now() {op} {:?}", p.expr)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                writeln!(f, "{pad}TemporalFilter {predicates}")?;
                 input.fmt_indented(f, depth + 1)?;
             }
             Plan::Join {

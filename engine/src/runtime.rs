@@ -14,6 +14,12 @@
 //!
 //! Time is the caller's: [`Engine::update`] stamps updates with the current input
 //! time, and [`Engine::advance_to`] closes every time before its argument.
+//!
+//! Arrangements forget history as time advances, except what a pending peek still
+//! reads and what a materialized view retains (`retain` milliseconds behind the
+//! current time), which is how far back [`Engine::subscribe`] can start. A
+//! subscription is a dataflow of its own that imports the arrangement (or renders a
+//! plan) and pushes changes to its [`Subscription`] until that is dropped.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -39,6 +45,7 @@ use crate::plan::{Diff, GlobalId, Plan, Time};
 use crate::render::{ErrorLog, RenderContext};
 use crate::repr::Row;
 use crate::source::{SourceErrorLog, SourceSpec, render_source};
+use crate::subscribe::{SubscribeEvent, Subscription, render_subscribe};
 
 type RowTrace = TraceAgent<KeySpine<Row, Time, Diff>>;
 
@@ -51,6 +58,10 @@ pub enum EngineError {
     Stopped,
     #[error("relation u{0} is not in the engine")]
     UnknownRelation(GlobalId),
+    #[error(
+        "history before {since} has been compacted: cannot read as of {as_of} (raise the view's RETAIN HISTORY to go further back)"
+    )]
+    HistoryCompacted { as_of: Time, since: Time },
 }
 
 /// What a worker is told to do.
@@ -63,6 +74,8 @@ enum Command {
         id: GlobalId,
         name: String,
         plan: Arc<Plan>,
+        /// How far back (ms) reads and subscriptions may ask for its contents.
+        retain: Time,
     },
     CreateSource {
         id: GlobalId,
@@ -77,6 +90,16 @@ enum Command {
         updates: Arc<Vec<(Row, Diff)>>,
     },
     AdvanceTo(Time),
+    Subscribe {
+        id: u64,
+        target: SubscribeTarget,
+        as_of: Time,
+        snapshot: bool,
+        sender: mpsc::UnboundedSender<SubscribeEvent>,
+    },
+    Unsubscribe {
+        id: u64,
+    },
     Peek {
         id: GlobalId,
         time: Time,
@@ -89,13 +112,22 @@ enum Command {
 
 type PeekReply = Result<Vec<(Row, Diff)>, EngineError>;
 
+/// What a subscription follows.
+#[derive(Clone, Debug)]
+pub enum SubscribeTarget {
+    /// A relation's arrangement.
+    Relation(GlobalId),
+    /// A plan rendered for this subscription alone (`SUBSCRIBE (query)`).
+    Plan(Arc<Plan>),
+}
+
 type CommandReceiver = Receiver<Arc<Command>>;
 
 /// A handle on the running workers. Calls are serialized by the caller (the
 /// coordinator); the engine itself only fans commands out.
 pub struct Engine {
-    senders: Vec<Sender<Arc<Command>>>,
-    threads: Vec<Thread>,
+    broadcast: Arc<Broadcast>,
+    next_subscription: std::sync::atomic::AtomicU64,
     guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
     errors: ErrorLog,
     source_errors: SourceErrorLog,
@@ -146,8 +178,8 @@ impl Engine {
         }
         let threads = threads.into_iter().flatten().collect();
         Ok(Engine {
-            senders,
-            threads,
+            broadcast: Arc::new(Broadcast { senders, threads }),
+            next_subscription: std::sync::atomic::AtomicU64::new(0),
             guards: Mutex::new(Some(guards)),
             errors,
             source_errors,
@@ -157,7 +189,7 @@ impl Engine {
 
     /// Worker threads.
     pub fn workers(&self) -> usize {
-        self.senders.len()
+        self.broadcast.senders.len()
     }
 
     /// Rows that views could not compute.
@@ -176,14 +208,7 @@ impl Engine {
     }
 
     fn broadcast(&self, command: Command) -> Result<(), EngineError> {
-        let command = Arc::new(command);
-        for (sender, thread) in self.senders.iter().zip(&self.threads) {
-            sender
-                .send(command.clone())
-                .map_err(|_| EngineError::Stopped)?;
-            thread.unpark();
-        }
-        Ok(())
+        self.broadcast.send(command)
     }
 
     /// Adds an input relation with an arrangement that views and peeks read.
@@ -194,12 +219,52 @@ impl Engine {
         })
     }
 
-    /// Builds the dataflow that maintains `plan` and arranges its output as `id`.
-    pub fn create_view(&self, id: GlobalId, name: &str, plan: Plan) -> Result<(), EngineError> {
+    /// Builds the dataflow that maintains `plan` and arranges its output as `id`,
+    /// keeping `retain` milliseconds of its history for reads and subscriptions
+    /// as of past times.
+    pub fn create_view(
+        &self,
+        id: GlobalId,
+        name: &str,
+        plan: Plan,
+        retain: Time,
+    ) -> Result<(), EngineError> {
         self.broadcast(Command::CreateView {
             id,
             name: name.to_string(),
             plan: Arc::new(plan),
+            retain,
+        })
+    }
+
+    /// Follows `target`'s changes from `as_of` on (with its contents at `as_of` first
+    /// when `snapshot`), until the returned [`Subscription`] is dropped.
+    pub fn subscribe(
+        &self,
+        target: SubscribeTarget,
+        as_of: Time,
+        snapshot: bool,
+    ) -> Result<Subscription, EngineError> {
+        let id = self
+            .next_subscription
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (sender, events) = mpsc::unbounded();
+        self.broadcast(Command::Subscribe {
+            id,
+            target,
+            as_of,
+            snapshot,
+            sender,
+        })?;
+        let broadcast = Arc::downgrade(&self.broadcast);
+        Ok(Subscription {
+            id,
+            events,
+            stop: Box::new(move |id| {
+                if let Some(broadcast) = broadcast.upgrade() {
+                    let _ = broadcast.send(Command::Unsubscribe { id });
+                }
+            }),
         })
     }
 
@@ -265,6 +330,26 @@ impl Engine {
     }
 }
 
+/// The command channels into every worker.
+struct Broadcast {
+    senders: Vec<Sender<Arc<Command>>>,
+    threads: Vec<Thread>,
+}
+
+impl Broadcast {
+    /// Sends `command` to every worker, in the same order as every other command.
+    fn send(&self, command: Command) -> Result<(), EngineError> {
+        let command = Arc::new(command);
+        for (sender, thread) in self.senders.iter().zip(&self.threads) {
+            sender
+                .send(command.clone())
+                .map_err(|_| EngineError::Stopped)?;
+            thread.unpark();
+        }
+        Ok(())
+    }
+}
+
 /// A peek sent to the workers; resolves once every worker's share is complete
 /// through the peek's time.
 pub struct PendingPeek {
@@ -305,6 +390,8 @@ struct Relation {
     dataflow: usize,
     /// The last frontier reported to [`Frontiers`].
     reported: Option<Time>,
+    /// How much history (ms before the current time) the arrangement keeps.
+    retain: Time,
 }
 
 impl Relation {
@@ -316,6 +403,7 @@ impl Relation {
             activator: None,
             dataflow,
             reported: None,
+            retain: 0,
         }
     }
 }
@@ -380,6 +468,8 @@ struct WorkerState<'w> {
     worker: &'w mut Worker,
     commands: Receiver<Arc<Command>>,
     relations: BTreeMap<GlobalId, Relation>,
+    /// Subscription id → its dataflow.
+    subscriptions: BTreeMap<u64, usize>,
     peeks: Vec<WaitingPeek>,
     /// The current input time; every earlier time is closed.
     time: Rc<Cell<Time>>,
@@ -392,6 +482,7 @@ impl<'w> WorkerState<'w> {
             worker,
             commands,
             relations: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
             peeks: Vec::new(),
             time: Rc::new(Cell::new(0)),
             shared,
@@ -434,7 +525,12 @@ impl<'w> WorkerState<'w> {
     fn handle(&mut self, command: &Command) -> bool {
         match command {
             Command::CreateTable { id, name } => self.create_table(*id, name),
-            Command::CreateView { id, name, plan } => self.create_view(*id, name, plan),
+            Command::CreateView {
+                id,
+                name,
+                plan,
+                retain,
+            } => self.create_view(*id, name, plan, *retain),
             Command::CreateSource { id, name, spec } => self.create_source(*id, name, spec),
             Command::Drop { id } => {
                 self.shared.frontiers.forget(*id);
@@ -453,6 +549,18 @@ impl<'w> WorkerState<'w> {
                 }
             }
             Command::AdvanceTo(time) => self.advance_to(*time),
+            Command::Subscribe {
+                id,
+                target,
+                as_of,
+                snapshot,
+                sender,
+            } => self.subscribe(*id, target, *as_of, *snapshot, sender.clone()),
+            Command::Unsubscribe { id } => {
+                if let Some(dataflow) = self.subscriptions.remove(id) {
+                    self.worker.drop_dataflow(dataflow);
+                }
+            }
             Command::Peek {
                 id,
                 time,
@@ -470,6 +578,9 @@ impl<'w> WorkerState<'w> {
             Command::Shutdown => {
                 // Sources hold capabilities until dropped, and timely steps a worker
                 // until its dataflows are gone.
+                for (_, dataflow) in std::mem::take(&mut self.subscriptions) {
+                    self.worker.drop_dataflow(dataflow);
+                }
                 for (_, relation) in std::mem::take(&mut self.relations) {
                     let dataflow = relation.dataflow;
                     drop(relation);
@@ -519,26 +630,16 @@ impl<'w> WorkerState<'w> {
         self.relations.insert(id, relation);
     }
 
-    fn create_view(&mut self, id: GlobalId, name: &str, plan: &Plan) {
+    fn create_view(&mut self, id: GlobalId, name: &str, plan: &Plan, retain: Time) {
         let dataflow = self.worker.next_dataflow_index();
         let errors = self.shared.errors.clone();
         let relations = &mut self.relations;
         let trace = self
             .worker
             .dataflow_named(&format!("view {name}"), |scope| {
-                let mut imports = BTreeMap::new();
-                for dep in plan.depends_on() {
-                    if let Some(relation) = relations.get_mut(&dep) {
-                        let arranged = relation
-                            .trace
-                            .import_named(scope, &format!("import u{dep}"));
-                        imports
-                            .insert(dep, arranged.as_collection(|row: &Row, _: &()| row.clone()));
-                    }
-                }
                 let ctx = RenderContext {
                     scope,
-                    imports,
+                    imports: import_all(scope, relations, &plan.depends_on()),
                     name: name.to_string(),
                     errors,
                 };
@@ -547,7 +648,73 @@ impl<'w> WorkerState<'w> {
                     .arrange_by_self_named(&format!("arrange {name}"))
                     .trace
             });
-        self.relations.insert(id, Relation::new(trace, dataflow));
+        let relation = Relation {
+            retain,
+            ..Relation::new(trace, dataflow)
+        };
+        self.relations.insert(id, relation);
+    }
+
+    /// Builds subscription `id`'s dataflow. Every worker builds it, whatever the
+    /// outcome of the as-of check, so the workers' dataflows stay alike.
+    fn subscribe(
+        &mut self,
+        id: u64,
+        target: &SubscribeTarget,
+        as_of: Time,
+        snapshot: bool,
+        sender: mpsc::UnboundedSender<SubscribeEvent>,
+    ) {
+        let reads = match target {
+            SubscribeTarget::Relation(id) => vec![*id],
+            SubscribeTarget::Plan(plan) => plan.depends_on(),
+        };
+        for read in &reads {
+            let Some(relation) = self.relations.get_mut(read) else {
+                let _ = sender
+                    .unbounded_send(SubscribeEvent::Failed(EngineError::UnknownRelation(*read)));
+                continue;
+            };
+            // Without a snapshot, changes at as_of must still be told apart from
+            // what came before: history through as_of - 1 must be distinct.
+            let needed = if snapshot {
+                as_of
+            } else {
+                as_of.saturating_sub(1)
+            };
+            let since = relation.trace.get_logical_compaction().to_owned();
+            if !since.less_equal(&needed) {
+                let since = since.first().copied().unwrap_or(Time::MAX);
+                let _ =
+                    sender.unbounded_send(SubscribeEvent::Failed(EngineError::HistoryCompacted {
+                        as_of,
+                        since,
+                    }));
+            }
+        }
+        let dataflow = self.worker.next_dataflow_index();
+        let errors = self.shared.errors.clone();
+        let relations = &mut self.relations;
+        let name = format!("subscribe {id}");
+        self.worker.dataflow_named(&name, |scope| {
+            let mut imports = import_all(scope, relations, &reads);
+            let collection = match target {
+                SubscribeTarget::Relation(id) => imports.remove(id),
+                SubscribeTarget::Plan(plan) => {
+                    let ctx = RenderContext {
+                        scope,
+                        imports,
+                        name: name.clone(),
+                        errors,
+                    };
+                    Some(ctx.render(plan))
+                }
+            };
+            if let Some(collection) = collection {
+                render_subscribe(collection, as_of, snapshot, sender);
+            }
+        });
+        self.subscriptions.insert(id, dataflow);
     }
 
     fn advance_to(&mut self, time: Time) {
@@ -568,14 +735,16 @@ impl<'w> WorkerState<'w> {
         self.compact();
     }
 
-    /// Lets arrangements forget history no peek can still ask for.
+    /// Lets arrangements forget history that no peek can still ask for and that is
+    /// older than what the relation retains.
     fn compact(&mut self) {
         let oldest_peek = self.peeks.iter().map(|p| p.time).min();
-        let since = oldest_peek
+        let readable = oldest_peek
             .unwrap_or(Time::MAX)
             .min(self.time.get().saturating_sub(1));
-        let frontier = Antichain::from_elem(since);
         for relation in self.relations.values_mut() {
+            let since = readable.saturating_sub(relation.retain);
+            let frontier = Antichain::from_elem(since);
             let current = relation.trace.get_logical_compaction().to_owned();
             if current.less_equal(&since) {
                 relation.trace.set_logical_compaction(frontier.borrow());
@@ -608,6 +777,22 @@ impl<'w> WorkerState<'w> {
         }
         self.peeks = waiting;
     }
+}
+
+/// Imports the arrangements of `ids` into `scope` as collections.
+fn import_all<'s>(
+    scope: timely::dataflow::Scope<'s, Time>,
+    relations: &mut BTreeMap<GlobalId, Relation>,
+    ids: &[GlobalId],
+) -> BTreeMap<GlobalId, crate::render::Coll<'s>> {
+    let mut imports = BTreeMap::new();
+    for &id in ids {
+        if let Some(relation) = relations.get_mut(&id) {
+            let arranged = relation.trace.import_named(scope, &format!("import u{id}"));
+            imports.insert(id, arranged.as_collection(|row: &Row, _: &()| row.clone()));
+        }
+    }
+    imports
 }
 
 /// The consolidated contents of this worker's share of `trace` as of `time`.

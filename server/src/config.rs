@@ -9,11 +9,18 @@
 //! data_dir = "./vigil-data"
 //! workers = 4
 //! kafka = "broker-1:9092,broker-2:9092"  # left out: the embedded change log
+//! clock = "manual"                       # "wall" (the default) or "manual"
+//! clock_start = "2026-01-05 09:00:00+00" # where a manual clock starts on a new data directory
+//! webhook_timeout = "10s"                # per attempt of a webhook sink's delivery
+//! webhook_attempts = 10                  # attempts before a change goes to vigil_sink_errors
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+use vigil_engine::repr::{Datum, ScalarType};
+use vigil_sql::ClockMode;
 
 /// Where the PostgreSQL wire protocol listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6875";
@@ -49,7 +56,18 @@ pub struct Config {
     /// Kafka bootstrap brokers, `host:port[,host:port…]`, for the change log; `None`
     /// keeps the change log embedded in the data directory.
     pub kafka: Option<String>,
+    /// What moves the engine's timeline and `now()`.
+    pub clock: ClockMode,
+    /// How long one attempt of a webhook delivery may take.
+    pub webhook_timeout: Duration,
+    /// Attempts of a webhook delivery before the change is given up on.
+    pub webhook_attempts: u32,
 }
+
+/// How long one webhook delivery attempt may take unless told otherwise.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts of a webhook delivery unless told otherwise.
+pub const DEFAULT_WEBHOOK_ATTEMPTS: u32 = 10;
 
 impl Default for Config {
     fn default() -> Self {
@@ -59,6 +77,9 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             workers: default_workers(),
             kafka: None,
+            clock: ClockMode::Wall,
+            webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
+            webhook_attempts: DEFAULT_WEBHOOK_ATTEMPTS,
         }
     }
 }
@@ -78,6 +99,10 @@ pub struct ConfigLayer {
     pub data_dir: Option<PathBuf>,
     pub workers: Option<usize>,
     pub kafka: Option<String>,
+    pub clock: Option<String>,
+    pub clock_start: Option<String>,
+    pub webhook_timeout: Option<String>,
+    pub webhook_attempts: Option<u32>,
 }
 
 impl ConfigLayer {
@@ -106,6 +131,10 @@ impl ConfigLayer {
             data_dir: overrides.data_dir.or(self.data_dir),
             workers: overrides.workers.or(self.workers),
             kafka: overrides.kafka.or(self.kafka),
+            clock: overrides.clock.or(self.clock),
+            clock_start: overrides.clock_start.or(self.clock_start),
+            webhook_timeout: overrides.webhook_timeout.or(self.webhook_timeout),
+            webhook_attempts: overrides.webhook_attempts.or(self.webhook_attempts),
         }
     }
 
@@ -121,12 +150,46 @@ impl ConfigLayer {
             Some(brokers) if brokers.trim().is_empty() => return Err(ConfigError::EmptyKafka),
             kafka => kafka,
         };
+        let start = self
+            .clock_start
+            .as_deref()
+            .map(parse_clock_start)
+            .transpose()?;
+        let clock = match self
+            .clock
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("wall") if start.is_some() => return Err(ConfigError::StartWithoutManual),
+            None | Some("wall") => ClockMode::Wall,
+            Some("manual") => ClockMode::Manual { start },
+            Some(other) => return Err(ConfigError::Clock(other.to_owned())),
+        };
+        let webhook_timeout = match self.webhook_timeout {
+            Some(text) => humantime::parse_duration(&text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or(ConfigError::Duration {
+                    key: "webhook_timeout",
+                    value: text,
+                })?,
+            None => defaults.webhook_timeout,
+        };
+        let webhook_attempts = match self.webhook_attempts {
+            Some(0) => return Err(ConfigError::ZeroAttempts),
+            Some(n) => n,
+            None => defaults.webhook_attempts,
+        };
         Ok(Config {
             listen: self.listen.unwrap_or(defaults.listen),
             http_listen: self.http_listen.unwrap_or(defaults.http_listen),
             data_dir: self.data_dir.unwrap_or(defaults.data_dir),
             workers,
             kafka,
+            clock,
+            webhook_timeout,
+            webhook_attempts,
         })
     }
 }
@@ -148,6 +211,26 @@ pub enum ConfigError {
     ZeroWorkers,
     #[error("kafka needs at least one broker, as host:port[,host:port]")]
     EmptyKafka,
+    #[error("unknown clock \"{0}\": use wall or manual")]
+    Clock(String),
+    #[error("clock_start needs clock = \"manual\": the wall clock starts where it is")]
+    StartWithoutManual,
+    #[error("invalid clock_start \"{0}\": expected a timestamp such as 2026-01-05 09:00:00+00")]
+    ClockStart(String),
+    #[error("invalid {key} \"{value}\": expected a duration such as 10s or 500ms")]
+    Duration { key: &'static str, value: String },
+    #[error("webhook_attempts must be at least 1")]
+    ZeroAttempts,
+}
+
+/// A manual clock's start, as milliseconds since the Unix epoch.
+fn parse_clock_start(text: &str) -> Result<u64, ConfigError> {
+    match vigil_engine::repr::text::parse_datum(text, ScalarType::TimestampTz) {
+        Ok(Datum::TimestampTz(micros)) => {
+            u64::try_from(micros.div_euclid(1000)).map_err(|_| ConfigError::ClockStart(text.into()))
+        }
+        _ => Err(ConfigError::ClockStart(text.into())),
+    }
 }
 
 #[cfg(test)]
@@ -175,8 +258,41 @@ mod tests {
                 data_dir: PathBuf::from(DEFAULT_DATA_DIR),
                 workers: 8,
                 kafka: Some("k2:9092,k3:9092".into()),
+                ..Config::default()
             }
         );
+    }
+
+    #[test]
+    fn clocks_and_webhook_settings() {
+        let config = ConfigLayer::parse(
+            "clock = \"manual\"\nclock_start = \"2026-01-05 09:00:00+00\"\n\
+             webhook_timeout = \"250ms\"\nwebhook_attempts = 3\n",
+        )
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            config.clock,
+            ClockMode::Manual {
+                start: Some(1_767_603_600_000)
+            }
+        );
+        assert_eq!(config.webhook_timeout, Duration::from_millis(250));
+        assert_eq!(config.webhook_attempts, 3);
+        for (text, expected) in [
+            ("clock = \"sundial\"", "unknown clock"),
+            ("clock_start = \"2026-01-05 09:00:00+00\"", "needs clock"),
+            (
+                "clock = \"manual\"\nclock_start = \"soon\"",
+                "invalid clock_start",
+            ),
+            ("webhook_timeout = \"fast\"", "invalid webhook_timeout"),
+            ("webhook_attempts = 0", "at least 1"),
+        ] {
+            let err = ConfigLayer::parse(text).unwrap().resolve().unwrap_err();
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -29,9 +29,9 @@
 //! The server and its sources share one change log: what `vigil publish`, the HTTP
 //! API or a connector publishes to a topic is what a `CREATE SOURCE` over that topic
 //! reads. The binary (`vigil serve`, `vigil publish`) only parses the command line,
-//! sets up logging and signal handling, and calls into this library. Arrow Flight SQL
-//! and sinks will be endpoints beside [`pgwire`] and [`http`], started by the same
-//! [`Server`].
+//! sets up logging and signal handling, and calls into this library. The same
+//! [`Server`] runs the [`sinks`] (webhooks and topics fed by views' changes); Arrow
+//! Flight SQL will be an endpoint beside [`pgwire`] and [`http`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vigil_server::ServerError> {
@@ -49,6 +49,7 @@
 pub mod config;
 pub mod http;
 pub mod pgwire;
+pub mod sinks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -93,6 +94,8 @@ pub struct Server {
     http_addr: SocketAddr,
     log: Arc<dyn ChangeLog>,
     coordinator: Coordinator,
+    /// How webhook sinks retry.
+    webhook_policy: crate::sinks::webhook::RetryPolicy,
     endpoint: crate::pgwire::Endpoint,
     shutdown_grace: Duration,
 }
@@ -107,6 +110,7 @@ impl Server {
         let log = open_log(config).await?;
         let sql_config = vigil_sql::Config {
             log: Some(Arc::clone(&log)),
+            clock: config.clock,
             data_dir: config.data_dir.clone(),
             workers: config.workers,
         };
@@ -117,6 +121,12 @@ impl Server {
                 data_dir: config.data_dir.clone(),
                 source,
             })?;
+        coordinator.set_sink_check(crate::sinks::runtime::sink_check());
+        let webhook_policy = crate::sinks::webhook::RetryPolicy {
+            timeout: config.webhook_timeout,
+            max_attempts: config.webhook_attempts,
+            ..Default::default()
+        };
         Ok(Server {
             listener,
             local_addr,
@@ -124,6 +134,7 @@ impl Server {
             http_addr,
             log,
             coordinator,
+            webhook_policy,
             endpoint: crate::pgwire::Endpoint::new(),
             shutdown_grace: SHUTDOWN_GRACE,
         })
@@ -161,15 +172,25 @@ impl Server {
             local_addr,
             http_listener,
             http_addr,
-            log,
+            // The coordinator hands the same log to the HTTP routes.
+            log: _,
             coordinator,
+            webhook_policy,
             endpoint,
             shutdown_grace,
         } = self;
+        let (stop_sinks, sinks_stopped) = tokio::sync::oneshot::channel::<()>();
+        let sinks = tokio::spawn(
+            crate::sinks::runtime::supervise(coordinator.clone(), webhook_policy, async {
+                // A dropped sender stops the sinks as well.
+                let _ = sinks_stopped.await;
+            })
+            .instrument(tracing::info_span!("sinks")),
+        );
         tracing::debug!(%local_addr, "accepting PostgreSQL connections");
         tracing::debug!(%http_addr, "accepting HTTP requests");
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = http::app(http::AppState::new(log));
+        let router = http::app(http::AppState::new(coordinator.clone()));
         let mut http_task = tokio::spawn(
             async move {
                 axum::serve(http_listener, router)
@@ -220,6 +241,10 @@ impl Server {
             }
         }
         drop(listener);
+        // Sinks commit after each delivery, so stopping one mid-way loses nothing;
+        // waiting for them lets go of the data directory before returning.
+        let _ = stop_sinks.send(());
+        let _ = sinks.await;
         let _ = stop_http.send(());
         tracing::info!(open_connections = connections.len(), "shutting down");
         // pgwire connections and HTTP requests drain together, within one grace period.

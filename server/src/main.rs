@@ -63,7 +63,20 @@ struct ServeArgs {
     /// Kafka brokers for the change log [default: the embedded log in the data directory]
     #[arg(long, value_name = "HOST:PORT[,HOST:PORT]")]
     kafka: Option<String>,
-    /// TOML file with the keys `listen`, `http_listen`, `data_dir`, `workers`, `kafka`
+    /// The clock views' now() follows: wall, or manual (moved by ADVANCE CLOCK) [default: wall]
+    #[arg(long, value_name = "wall|manual")]
+    clock: Option<String>,
+    /// Where a manual clock starts on a new data directory [default: the wall clock's time]
+    #[arg(long, value_name = "TIMESTAMP")]
+    clock_start: Option<String>,
+    /// Time limit of one webhook delivery attempt [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    webhook_timeout: Option<String>,
+    /// Webhook delivery attempts before a change goes to vigil_sink_errors [default: 10]
+    #[arg(long, value_name = "N")]
+    webhook_attempts: Option<u32>,
+    /// TOML file with the keys `listen`, `http_listen`, `data_dir`, `workers`, `kafka`,
+    /// `clock`, `clock_start`, `webhook_timeout`, `webhook_attempts`
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -81,6 +94,10 @@ impl ServeArgs {
             data_dir: self.data_dir,
             workers: self.workers,
             kafka: self.kafka,
+            clock: self.clock,
+            clock_start: self.clock_start,
+            webhook_timeout: self.webhook_timeout,
+            webhook_attempts: self.webhook_attempts,
         };
         Ok(file.overridden_by(flags).resolve()?)
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use vigil_engine::GlobalId;
 use vigil_engine::repr::RelationDesc;
 
+use crate::sink::SinkTarget;
 use crate::source::SourceEnvelope;
 
 /// What kind of relation an entry is.
@@ -20,8 +21,9 @@ pub enum ItemKind {
     Table { primary_key: Vec<usize> },
     /// A query inlined wherever the view is used.
     View { query: String },
-    /// A query maintained incrementally by a dataflow.
-    MaterializedView { query: String },
+    /// A query maintained incrementally by a dataflow, keeping `retain_ms` of history
+    /// for reads and subscriptions as of past times.
+    MaterializedView { query: String, retain_ms: u64 },
     /// A topic of the change log, read by the engine (see [`crate::source`]).
     Source {
         topic: String,
@@ -32,6 +34,12 @@ pub enum ItemKind {
         /// The topic's partitions when the source was created.
         partitions: u32,
     },
+    /// A view's changes sent out of Vigil (see [`crate::sink`]); not a relation.
+    Sink {
+        from: GlobalId,
+        target: SinkTarget,
+        options: BTreeMap<String, String>,
+    },
 }
 
 impl ItemKind {
@@ -41,7 +49,13 @@ impl ItemKind {
             ItemKind::View { .. } => "view",
             ItemKind::MaterializedView { .. } => "materialized view",
             ItemKind::Source { .. } => "source",
+            ItemKind::Sink { .. } => "sink",
         }
+    }
+
+    /// Whether queries can read the item (everything but sinks).
+    pub fn is_relation(&self) -> bool {
+        !matches!(self, ItemKind::Sink { .. })
     }
 }
 
@@ -95,6 +109,16 @@ impl Catalog {
 
     pub fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
         self.entries.values()
+    }
+
+    /// The relation named `name`: like [`resolve`](Self::resolve), but not a sink.
+    pub fn relation(&self, name: &str) -> Option<&Arc<Entry>> {
+        self.resolve(name).filter(|e| e.def.kind.is_relation())
+    }
+
+    /// Every item queries can read.
+    pub fn relations(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        self.entries().filter(|e| e.def.kind.is_relation())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &String> {

@@ -126,7 +126,11 @@ struct CatalogSchema {
 #[async_trait]
 impl SchemaProvider for CatalogSchema {
     fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.catalog.names().cloned().collect();
+        let mut names: Vec<String> = self
+            .catalog
+            .relations()
+            .map(|e| e.def.name.clone())
+            .collect();
         names.extend(introspection::NAMES.map(String::from));
         names
     }
@@ -135,7 +139,7 @@ impl SchemaProvider for CatalogSchema {
         if let Some(relation) = self.introspection.relation(name, &self.catalog)? {
             return Ok(Some(relation));
         }
-        match self.catalog.resolve(name) {
+        match self.catalog.relation(name) {
             Some(entry) => {
                 self.named
                     .lock()
@@ -149,7 +153,7 @@ impl SchemaProvider for CatalogSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         introspection::NAMES.contains(&name)
-            || self.catalog.resolve(name).is_some()
+            || self.catalog.relation(name).is_some()
             || PgCatalogSchema::has(name)
     }
 }
@@ -182,12 +186,14 @@ pub fn session_config() -> SessionConfig {
 
 impl PlanContext {
     /// A context over `catalog`; `comments` and `settings` (the session's) are what
-    /// the PostgreSQL catalogs and functions report.
+    /// the PostgreSQL catalogs and functions report, and `now_ms` the clock's reading
+    /// that `now()` returns.
     pub fn new(
         catalog: &Catalog,
         introspection: &Introspection,
         comments: Comments,
         settings: Settings,
+        now_ms: u64,
     ) -> PlanContext {
         let pg = Arc::new(PgSnapshot::new(catalog, comments, settings));
         let snapshots = Arc::new(Snapshots::default());
@@ -208,6 +214,7 @@ impl PlanContext {
         for function in crate::pg_catalog::functions::all() {
             ctx.register_udf(function.as_ref().clone());
         }
+        ctx.register_udf(crate::temporal::Now::udf(now_ms));
         let system = Arc::new(PgCatalogSchema::new(pg.clone()));
         let schema = Arc::new(CatalogSchema {
             catalog: catalog.clone(),

@@ -11,8 +11,14 @@
 //!
 //! `upper` is the engine's input frontier: every time before it is closed, so a read
 //! at `upper - 1` sees every acknowledged write. Writes are serialized by the state
-//! lock; peeks are sent while holding it, so compaction (which follows `advance_to`)
-//! never overtakes a read. A ticker advances `upper` with the wall clock.
+//! lock; peeks and subscriptions are sent while holding it, so compaction (which
+//! follows `advance_to`) never overtakes a read. A ticker advances `upper` with the
+//! clock: the wall clock, or a manual one that `ADVANCE CLOCK` moves (the ticker
+//! then only steps past it when sources have read records). `upper` stays one past
+//! the clock's reading, so reads see views as of `now()`.
+//!
+//! Materialized views keep `RETAIN HISTORY` (an hour by default) for subscriptions
+//! as of past times; a sink's progress (what it delivered) lives beside the catalog.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -23,6 +29,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::ScalarValue;
+use datafusion::datasource::empty::EmptyTable;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableType, WriteOp};
@@ -32,6 +39,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use tokio::sync::Mutex;
 use vigil_changelog::{ChangeLog, EmbeddedLog, LogError, Retention, TopicSpec};
+use vigil_engine::plan::Plan;
 use vigil_engine::repr::arrow::{
     batch_to_rows, datum_to_scalar_value, desc_of_schema, rows_to_batch, scalar_type_of_field,
     to_arrow_schema, to_arrow_type,
@@ -40,7 +48,7 @@ use vigil_engine::repr::text::canonical_jsonb;
 use vigil_engine::repr::{Column, DEFAULT_NUMERIC, Datum, RelationDesc, Row, ScalarType};
 use vigil_engine::source::json::{JsonColumn, JsonFormat};
 use vigil_engine::source::{Envelope, SourceSpec, SourceStatus};
-use vigil_engine::{Diff, Engine, GlobalId, Time};
+use vigil_engine::{Diff, Engine, GlobalId, SubscribeTarget as EngineTarget, Time};
 
 use crate::SqlError;
 use crate::catalog::{Catalog, Entry, ItemDef, ItemKind};
@@ -49,18 +57,25 @@ use crate::copy::CopyFormat;
 use crate::introspection::{self, Introspection};
 use crate::lower::{check_deterministic, lower};
 use crate::pg_catalog::{Comments, Settings};
-use crate::session::{CommandTag, Config, ExecuteResponse, default_vars};
+use crate::session::{ClockMode, CommandTag, Config, ExecuteResponse, default_vars};
+use crate::sink::{CreateSink, SinkCheck, SinkDef, SinkErrorLog, SinkProgress, SinkStatus};
 use crate::source::{CreateSource, SourceEnvelope};
 use crate::storage::{RowKey, Storage, WriteBatch};
+use crate::subscribe::{SubscribeOptions, SubscribeTarget, Subscription};
 
 pub(crate) struct Inner {
     engine: Engine,
+    clock: Clock,
     storage: Storage,
     state: Mutex<State>,
     /// `COMMENT ON` texts; changed under the state lock, read by every statement.
     comments: std::sync::Mutex<Comments>,
     /// What the `vigil_*` system relations read; holds the change log sources read.
     introspection: Introspection,
+    /// Checks sink options that only the delivering side understands.
+    sink_check: std::sync::OnceLock<SinkCheck>,
+    /// Bumped whenever a sink is created or dropped, for whoever runs sinks.
+    sinks_changed: tokio::sync::watch::Sender<u64>,
 }
 
 struct State {
@@ -87,6 +102,28 @@ fn now_ms() -> Time {
         .unwrap_or(0)
 }
 
+/// Where the manual clock's reading is kept in storage.
+const CLOCK_KEY: &str = "manual_clock";
+
+/// The clock the engine's timeline follows.
+enum Clock {
+    Wall,
+    /// Milliseconds since the Unix epoch, moved by `ADVANCE CLOCK`.
+    Manual(std::sync::atomic::AtomicU64),
+}
+
+impl Clock {
+    fn now(&self) -> Time {
+        match self {
+            Clock::Wall => now_ms(),
+            Clock::Manual(ms) => ms.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+}
+
+/// How much history a materialized view keeps unless it says otherwise.
+pub(crate) const DEFAULT_RETAIN_MS: Time = 60 * 60 * 1000;
+
 /// How often the ticker advances the engine's clock.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -100,6 +137,12 @@ impl Inner {
             ),
         };
         let engine = Engine::start(config.workers).map_err(|e| SqlError::Engine(e.to_string()))?;
+        let clock = match config.clock {
+            ClockMode::Wall => Clock::Wall,
+            ClockMode::Manual { start } => Clock::Manual(std::sync::atomic::AtomicU64::new(
+                storage.meta(CLOCK_KEY)?.or(start).unwrap_or_else(now_ms),
+            )),
+        };
         let (items, next_id) = storage.catalog::<ItemDef>()?;
         let comments = std::sync::Mutex::new(storage.comments()?);
         let introspection = Introspection {
@@ -108,12 +151,17 @@ impl Inner {
             frontiers: engine.frontiers().clone(),
             sources: Arc::default(),
             log,
+            sinks: Arc::default(),
+            sink_errors: SinkErrorLog::default(),
         };
         let inner = Arc::new(Inner {
             engine,
+            clock,
             storage,
             comments,
             introspection,
+            sink_check: std::sync::OnceLock::new(),
+            sinks_changed: tokio::sync::watch::Sender::new(0),
             state: Mutex::new(State {
                 catalog: Catalog::default(),
                 next_id,
@@ -217,17 +265,20 @@ impl Inner {
                 let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
                 Arc::new(ViewTable::new(plan, Some(def.create_sql.clone())))
             }
-            ItemKind::MaterializedView { query } => {
+            ItemKind::Sink { .. } => {
+                // The server runs sinks; queries never read them.
+                self.sinks_changed.send_modify(|n| *n += 1);
+                Arc::new(EmptyTable::new(to_arrow_schema(&def.desc)))
+            }
+            ItemKind::MaterializedView { query, retain_ms } => {
                 let ctx = self.context(&state.catalog);
-                let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
-                let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;
-                let dataflow = lower(&optimized)?;
+                let (dataflow, schema) = dataflow_plan(&ctx, query).await?;
                 self.engine
-                    .create_view(id, &def.name, dataflow)
+                    .create_view(id, &def.name, dataflow, *retain_ms)
                     .map_err(engine_error)?;
                 Arc::new(VigilTable {
                     id,
-                    schema: Arc::new(optimized.schema().as_arrow().clone()),
+                    schema,
                     table_type: TableType::View,
                 })
             }
@@ -249,12 +300,21 @@ impl Inner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        PlanContext::new(catalog, &self.introspection, comments, vars.clone())
+        PlanContext::new(
+            catalog,
+            &self.introspection,
+            comments,
+            vars.clone(),
+            self.clock.now(),
+        )
     }
 
-    /// Closes the current time: later writes happen at a later time.
+    /// Closes the current time: later writes happen at a later time. The clock's
+    /// reading itself is closed, so reads (at `upper - 1`) see the views as of
+    /// `now()`. Each advance moves at least a millisecond, so under a manual clock
+    /// writes run ahead of it by a millisecond each.
     fn advance(&self, state: &mut State) -> Result<(), SqlError> {
-        let next = now_ms().max(state.upper + 1);
+        let next = (self.clock.now() + 1).max(state.upper + 1);
         self.engine.advance_to(next).map_err(engine_error)?;
         state.upper = next;
         Ok(())
@@ -643,10 +703,13 @@ impl Inner {
         Ok(id)
     }
 
+    /// `CREATE [MATERIALIZED] VIEW`; `retain_ms` is a materialized view's `RETAIN
+    /// HISTORY`, if given.
     pub(crate) async fn create_view(
         &self,
         create: CreateView,
         sql: &str,
+        retain_ms: Option<Time>,
     ) -> Result<ExecuteResponse, SqlError> {
         let name = object_name(&create.name)?;
         let tag = if create.materialized {
@@ -683,8 +746,17 @@ impl Inner {
             lower(&optimized)?;
             desc = desc_of_schema(optimized.schema().as_arrow())
                 .map_err(|e| SqlError::Unsupported(e.to_string()))?;
-            ItemKind::MaterializedView { query }
+            ItemKind::MaterializedView {
+                query,
+                retain_ms: retain_ms.unwrap_or(DEFAULT_RETAIN_MS),
+            }
         } else {
+            if retain_ms.is_some() {
+                return Err(SqlError::InvalidOption {
+                    option: "retain history".into(),
+                    message: "only materialized views keep history".into(),
+                });
+            }
             ItemKind::View { query }
         };
         let def = ItemDef {
@@ -743,6 +815,13 @@ impl Inner {
         }
         for &id in &to_drop {
             batch.delete_catalog_item(id);
+            if matches!(
+                state.catalog.get(id).map(|e| &e.def.kind),
+                Some(ItemKind::Sink { .. })
+            ) {
+                batch.delete_meta(&crate::sink::frontier_key(id));
+                batch.delete_meta(&crate::sink::created_key(id));
+            }
         }
         self.storage.commit(batch)?;
         {
@@ -755,6 +834,16 @@ impl Inner {
             let Some(entry) = state.catalog.remove(id) else {
                 continue;
             };
+            if let ItemKind::Sink { .. } = entry.def.kind {
+                self.introspection
+                    .sinks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                self.introspection.sink_errors.remove_sink(&entry.def.name);
+                self.sinks_changed.send_modify(|n| *n += 1);
+                continue;
+            }
             if let ItemKind::Source { .. } = entry.def.kind {
                 self.introspection
                     .sources
@@ -801,7 +890,7 @@ impl Inner {
         };
         let relation_name = object_name(&relation)?;
         let state = self.state.lock().await;
-        let Some(entry) = state.catalog.resolve(&relation_name) else {
+        let Some(entry) = state.catalog.relation(&relation_name) else {
             if if_exists {
                 return Ok(command("COMMENT"));
             }
@@ -949,7 +1038,7 @@ impl Inner {
             .resolve(name)
             .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
         match &entry.def.kind {
-            ItemKind::MaterializedView { query } => self.explain(query).await,
+            ItemKind::MaterializedView { query, .. } => self.explain(query).await,
             _ => Err(SqlError::WrongObjectType {
                 name: name.to_string(),
                 expected: "materialized view",
@@ -962,7 +1051,7 @@ impl Inner {
             let state = self.state.lock().await;
             let entry = state
                 .catalog
-                .resolve(name)
+                .relation(name)
                 .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
             if matches!(entry.def.kind, ItemKind::View { .. }) {
                 return Err(SqlError::WrongObjectType {
@@ -976,6 +1065,236 @@ impl Inner {
         };
         pending.rows().await.map_err(engine_error)?;
         Ok(())
+    }
+
+    /// `CREATE SINK`: checks the view and the options, then records the sink; the
+    /// server starts it when it sees the catalog change.
+    pub(crate) async fn create_sink(
+        &self,
+        create: CreateSink,
+        sql: &str,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let mut state = self.state.lock().await;
+        if state.catalog.resolve(&create.name).is_some() {
+            if create.if_not_exists {
+                return Ok(command("CREATE SINK"));
+            }
+            return Err(SqlError::DuplicateRelation(create.name));
+        }
+        let from = state
+            .catalog
+            .relation(&create.from)
+            .ok_or_else(|| SqlError::UnknownRelation(create.from.clone()))?
+            .clone();
+        if let Some(check) = self.sink_check.get() {
+            check(&create.target, &create.options, &from.def.desc).map_err(|message| {
+                SqlError::InvalidOption {
+                    option: "sink".into(),
+                    message,
+                }
+            })?;
+        }
+        let def = ItemDef {
+            name: create.name,
+            kind: ItemKind::Sink {
+                from: from.id,
+                target: create.target,
+                options: create.options,
+            },
+            desc: from.def.desc.clone(),
+            create_sql: sql.to_string(),
+            depends_on: vec![from.id],
+        };
+        let created = state.upper - 1;
+        let id = self.create_item(&mut state, def).await?;
+        let mut batch = WriteBatch::default();
+        batch.set_meta(&crate::sink::created_key(id), created);
+        self.storage.commit(batch)?;
+        Ok(command("CREATE SINK"))
+    }
+
+    pub(crate) fn set_sink_check(&self, check: SinkCheck) {
+        let _ = self.sink_check.set(check);
+    }
+
+    pub(crate) fn watch_sinks(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sinks_changed.subscribe()
+    }
+
+    /// Every sink in the catalog.
+    pub(crate) async fn sinks(&self) -> Vec<SinkDef> {
+        let catalog = self.catalog().await;
+        catalog
+            .entries()
+            .filter_map(|entry| {
+                let ItemKind::Sink {
+                    from,
+                    target,
+                    options,
+                } = &entry.def.kind
+                else {
+                    return None;
+                };
+                Some(SinkDef {
+                    id: entry.id,
+                    name: entry.def.name.clone(),
+                    from: catalog.get(*from)?.def.name.clone(),
+                    from_desc: entry.def.desc.clone(),
+                    target: target.clone(),
+                    options: options.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// What sink `id` has delivered.
+    pub(crate) fn sink_progress(&self, id: GlobalId) -> Result<SinkProgress, SqlError> {
+        Ok(SinkProgress {
+            created: self.storage.meta(&crate::sink::created_key(id))?,
+            frontier: self.storage.meta(&crate::sink::frontier_key(id))?,
+            delivered: self.storage.table_rows(id)?,
+        })
+    }
+
+    /// Records durably that sink `id` delivered `changes` and everything before
+    /// `frontier`.
+    pub(crate) fn commit_sink(
+        &self,
+        id: GlobalId,
+        changes: Vec<(Row, Diff)>,
+        frontier: Time,
+    ) -> Result<(), SqlError> {
+        let mut batch = WriteBatch::default();
+        if !changes.is_empty() {
+            batch.update_rows(id, RowKey::WholeRow, changes);
+        }
+        batch.set_meta(&crate::sink::frontier_key(id), frontier);
+        self.storage.commit(batch)
+    }
+
+    /// Sink `id`'s counters, registered for `vigil_sinks`.
+    pub(crate) fn sink_status(&self, id: GlobalId) -> Arc<SinkStatus> {
+        self.introspection
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    pub(crate) fn sink_errors(&self) -> SinkErrorLog {
+        self.introspection.sink_errors.clone()
+    }
+
+    /// Records read by every source so far.
+    fn records_read(&self) -> u64 {
+        let sources = self
+            .introspection
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sources
+            .values()
+            .flat_map(|status| status.partitions().into_values())
+            .map(|p| p.records)
+            .sum()
+    }
+
+    /// Starts following `target` (see [`crate::subscribe`]).
+    pub(crate) async fn subscribe(
+        &self,
+        target: SubscribeTarget,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, SqlError> {
+        // The lock keeps compaction from overtaking the as-of before the
+        // subscription reaches the workers.
+        let state = self.state.lock().await;
+        let ctx = self.context(&state.catalog);
+        let (engine_target, desc) = match &target {
+            SubscribeTarget::Relation(name) => {
+                let entry = state
+                    .catalog
+                    .relation(name)
+                    .ok_or_else(|| SqlError::UnknownRelation(name.clone()))?;
+                match &entry.def.kind {
+                    ItemKind::View { query } => {
+                        let (plan, _) = dataflow_plan(&ctx, query).await?;
+                        (EngineTarget::Plan(Arc::new(plan)), entry.def.desc.clone())
+                    }
+                    _ => (EngineTarget::Relation(entry.id), entry.def.desc.clone()),
+                }
+            }
+            SubscribeTarget::Query(query) => {
+                let (plan, schema) = dataflow_plan(&ctx, query).await?;
+                let desc =
+                    desc_of_schema(&schema).map_err(|e| SqlError::Unsupported(e.to_string()))?;
+                (EngineTarget::Plan(Arc::new(plan)), desc)
+            }
+        };
+        let reads = match &engine_target {
+            EngineTarget::Relation(id) => vec![*id],
+            EngineTarget::Plan(plan) => plan.depends_on(),
+        };
+        // What every relation read still holds (the engine compacts no further,
+        // see `vigil_engine::runtime`), so a too-old as-of fails here, at once.
+        let retained = reads
+            .iter()
+            .map(|id| match state.catalog.get(*id).map(|e| &e.def.kind) {
+                Some(ItemKind::MaterializedView { retain_ms, .. }) => *retain_ms,
+                _ => 0,
+            })
+            .min()
+            .unwrap_or(0);
+        let since = (state.upper - 1).saturating_sub(retained);
+        let as_of = options.as_of.unwrap_or(state.upper - 1);
+        let needed = if options.snapshot {
+            as_of
+        } else {
+            as_of.saturating_sub(1)
+        };
+        if needed < since {
+            return Err(SqlError::HistoryCompacted { as_of, since });
+        }
+        let inner = self
+            .engine
+            .subscribe(engine_target, as_of, options.snapshot)
+            .map_err(engine_error)?;
+        Ok(Subscription {
+            desc,
+            as_of,
+            options,
+            inner,
+        })
+    }
+
+    /// `ADVANCE CLOCK TO ts | BY interval`: moves the manual clock forward, then the
+    /// engine's timeline with it, so temporal filters fire with no new input.
+    pub(crate) async fn advance_clock(&self, to: ClockTarget) -> Result<ExecuteResponse, SqlError> {
+        let Clock::Manual(reading) = &self.clock else {
+            return Err(SqlError::ClockError(
+                "the clock is the wall clock; start the server with --clock manual to advance it by hand".into(),
+            ));
+        };
+        let mut state = self.state.lock().await;
+        let current = reading.load(std::sync::atomic::Ordering::SeqCst);
+        let target = match to {
+            ClockTarget::To(ms) => ms,
+            ClockTarget::By(ms) => current.saturating_add(ms),
+        };
+        if target < current {
+            return Err(SqlError::ClockError(format!(
+                "the clock cannot go back: it reads {} and {} is earlier",
+                format_ms(current),
+                format_ms(target)
+            )));
+        }
+        let mut batch = WriteBatch::default();
+        batch.set_meta(CLOCK_KEY, target);
+        self.storage.commit(batch)?;
+        reading.store(target, std::sync::atomic::Ordering::SeqCst);
+        self.advance(&mut state)?;
+        Ok(command("ADVANCE CLOCK"))
     }
 
     pub(crate) async fn show_relations(&self, noun: &str) -> Result<ExecuteResponse, SqlError> {
@@ -992,7 +1311,7 @@ impl Inner {
     pub(crate) async fn show_columns(&self, name: &str) -> Result<ExecuteResponse, SqlError> {
         let catalog = self.catalog().await;
         let entry = catalog
-            .resolve(name)
+            .relation(name)
             .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
         let desc = RelationDesc::new(vec![
             text_column("name"),
@@ -1033,19 +1352,51 @@ impl Inner {
     }
 }
 
+/// Plans, optimizes and lowers `query` into a dataflow plan, with the schema of what
+/// it produces.
+async fn dataflow_plan(ctx: &PlanContext, query: &str) -> Result<(Plan, SchemaRef), SqlError> {
+    let plan = ctx.plan(crate::parse::parse_one(query)?).await?;
+    check_deterministic(&plan)?;
+    let optimized = ctx.optimize(&plan).map_err(from_datafusion)?;
+    let dataflow = lower(&optimized)?;
+    Ok((dataflow, Arc::new(optimized.schema().as_arrow().clone())))
+}
+
+/// Where `ADVANCE CLOCK` moves the manual clock (milliseconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClockTarget {
+    To(Time),
+    By(Time),
+}
+
+/// A time on the timeline as PostgreSQL prints a timestamptz.
+fn format_ms(ms: Time) -> String {
+    let micros = i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1000);
+    vigil_engine::repr::text::datum_to_text(&Datum::TimestampTz(micros)).unwrap_or_default()
+}
+
 /// Advances the engine's clock with the wall clock, so times keep moving without
 /// writes. Stops when the coordinator is dropped.
+///
+/// Under a manual clock the timeline stands still between `ADVANCE CLOCK`s, except
+/// that it moves a millisecond past the reading when sources have read new
+/// records, so what they read becomes visible without waiting for the clock.
 fn spawn_ticker(inner: Weak<Inner>) {
     let spawned = std::thread::Builder::new()
         .name("vigil-ticker".into())
         .spawn(move || {
+            let mut records_read = 0;
             loop {
                 std::thread::sleep(TICK);
                 let Some(inner) = inner.upgrade() else { return };
                 let Ok(mut state) = inner.state.try_lock() else {
                     continue;
                 };
-                if now_ms() > state.upper && inner.advance(&mut state).is_err() {
+                let read = inner.records_read();
+                let sources_moved = read != records_read;
+                records_read = read;
+                let due = inner.clock.now() >= state.upper || sources_moved;
+                if due && inner.advance(&mut state).is_err() {
                     return;
                 }
             }
@@ -1161,6 +1512,7 @@ fn comment_noun(kind: &ItemKind) -> &'static str {
         ItemKind::View { .. } => "view",
         ItemKind::MaterializedView { .. } => "materialized view",
         ItemKind::Source { .. } => "table",
+        ItemKind::Sink { .. } => "sink",
     }
 }
 
@@ -1228,7 +1580,7 @@ fn table_columns(name: &str, create: &CreateTable) -> Result<(Vec<Column>, Vec<u
 
 fn table_entry(catalog: &Catalog, name: &str) -> Result<Arc<Entry>, SqlError> {
     let entry = catalog
-        .resolve(name)
+        .relation(name)
         .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
     match entry.def.kind {
         ItemKind::Table { .. } => Ok(entry.clone()),

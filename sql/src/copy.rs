@@ -194,7 +194,7 @@ fn decode_fields(
 }
 
 /// PostgreSQL text-format escapes: `\t`, `\n`, `\r`, `\\` and friends.
-fn unescape_text(field: &str) -> String {
+pub fn unescape_text(field: &str) -> String {
     if !field.contains('\\') {
         return field.to_string();
     }

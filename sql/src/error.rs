@@ -12,6 +12,20 @@ pub enum SqlError {
     NotIncremental { construct: String },
     #[error("{0} is not supported")]
     Unsupported(String),
+    #[error("{use_} cannot be maintained as a temporal filter")]
+    TemporalFilter { use_: String },
+    #[error(
+        "cannot read as of {as_of}: history before {since} has been compacted (the relation retains less history)"
+    )]
+    HistoryCompacted { as_of: u64, since: u64 },
+    #[error("{0}")]
+    ClockError(String),
+    #[error("cursor \"{0}\" does not exist")]
+    UnknownCursor(String),
+    #[error("cursor \"{0}\" already exists")]
+    DuplicateCursor(String),
+    #[error("{0}")]
+    SubscriptionEnded(String),
     #[error("relation \"{0}\" does not exist")]
     UnknownRelation(String),
     #[error("column \"{column}\" of relation \"{relation}\" does not exist")]
@@ -95,6 +109,12 @@ impl SqlError {
             SqlError::Parse(_) => "42601",
             SqlError::NotIncremental { .. } => "0A000",
             SqlError::Unsupported(_) => "0A000",
+            SqlError::TemporalFilter { .. } => "0A000",
+            SqlError::HistoryCompacted { .. } => "22023",
+            SqlError::ClockError(_) => "55000",
+            SqlError::UnknownCursor(_) => "34000",
+            SqlError::DuplicateCursor(_) => "42P03",
+            SqlError::SubscriptionEnded(_) => "57014",
             SqlError::UnknownRelation(_) => "42P01",
             SqlError::UnknownColumn { .. } => "42703",
             SqlError::DuplicateRelation(_) => "42P07",
@@ -150,6 +170,14 @@ impl SqlError {
         match self {
             SqlError::NotIncremental { .. } => Some(
                 "run the query as an ad-hoc SELECT, which supports it, or rewrite the view without it"
+                    .into(),
+            ),
+            SqlError::TemporalFilter { .. } => Some(
+                "compare now() with an expression of the row in WHERE or HAVING, joined by AND: now() >= x, now() > x, now() < x, now() <= x, now() = x or now() BETWEEN x AND y (now() + or - an interval works too)"
+                    .into(),
+            ),
+            SqlError::HistoryCompacted { .. } => Some(
+                "subscribe as of a later time, or raise RETAIN HISTORY on the materialized view (CREATE MATERIALIZED VIEW v WITH (RETAIN HISTORY FOR '2 hours') AS …)"
                     .into(),
             ),
             SqlError::DependentObjects { .. } => {

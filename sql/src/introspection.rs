@@ -7,7 +7,10 @@
 //! - `vigil_source_errors`: records that did not decode, with where they are in the
 //!   log, their key and the start of their payload;
 //! - `vigil_frontiers`: per relation, the time through which it is complete and how
-//!   far that is behind the wall clock.
+//!   far that is behind the wall clock;
+//! - `vigil_sinks`: per sink, what it has delivered, given up on and retried, the
+//!   time it has delivered through and what keeps it from delivering;
+//! - `vigil_sink_errors`: changes a sink gave up delivering, with their payloads.
 //!
 //! Names starting with `vigil_` are reserved for these.
 
@@ -26,6 +29,7 @@ use vigil_engine::source::{SourceErrorLog, SourceStatus};
 use vigil_engine::{GlobalId, Time};
 
 use crate::catalog::{Catalog, ItemKind};
+use crate::sink::{SinkErrorLog, SinkStatus};
 
 /// The prefix of system relation names, which user relations may not use.
 pub const RESERVED_PREFIX: &str = "vigil_";
@@ -34,9 +38,18 @@ pub const DATAFLOW_ERRORS: &str = "vigil_dataflow_errors";
 pub const SOURCES: &str = "vigil_sources";
 pub const SOURCE_ERRORS: &str = "vigil_source_errors";
 pub const FRONTIERS: &str = "vigil_frontiers";
+pub const SINKS: &str = "vigil_sinks";
+pub const SINK_ERRORS: &str = "vigil_sink_errors";
 
 /// Every system relation's name.
-pub const NAMES: [&str; 4] = [DATAFLOW_ERRORS, SOURCES, SOURCE_ERRORS, FRONTIERS];
+pub const NAMES: [&str; 6] = [
+    DATAFLOW_ERRORS,
+    SOURCES,
+    SOURCE_ERRORS,
+    FRONTIERS,
+    SINKS,
+    SINK_ERRORS,
+];
 
 /// What the system relations read: shared with the engine and the coordinator.
 #[derive(Clone)]
@@ -47,6 +60,9 @@ pub struct Introspection {
     /// Live sources' progress, by id.
     pub sources: Arc<Mutex<BTreeMap<GlobalId, Arc<SourceStatus>>>>,
     pub log: Arc<dyn ChangeLog>,
+    /// Live sinks' progress, by id.
+    pub sinks: Arc<Mutex<BTreeMap<GlobalId, Arc<SinkStatus>>>>,
+    pub sink_errors: SinkErrorLog,
 }
 
 impl std::fmt::Debug for Introspection {
@@ -67,6 +83,8 @@ impl Introspection {
             SOURCES => self.sources(catalog),
             SOURCE_ERRORS => self.source_errors(),
             FRONTIERS => self.frontiers(catalog),
+            SINKS => self.sinks(catalog),
+            SINK_ERRORS => self.sink_errors(),
             _ => return Ok(None),
         };
         let schema = to_arrow_schema(&desc);
@@ -185,6 +203,84 @@ impl Introspection {
         (desc, rows)
     }
 
+    fn sinks(&self, catalog: &Catalog) -> (RelationDesc, Vec<Row>) {
+        let desc = desc(&[
+            ("sink", ScalarType::Text, false),
+            ("from", ScalarType::Text, false),
+            ("target", ScalarType::Text, false),
+            ("delivered", ScalarType::Int64, false),
+            ("failed", ScalarType::Int64, false),
+            ("retries", ScalarType::Int64, false),
+            ("delivered_through", ScalarType::TimestampTz, true),
+            ("status", ScalarType::Text, false),
+        ]);
+        let statuses = self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut rows = Vec::new();
+        for entry in catalog.entries() {
+            let ItemKind::Sink { from, target, .. } = &entry.def.kind else {
+                continue;
+            };
+            let from = catalog
+                .get(*from)
+                .map_or(String::new(), |e| e.def.name.clone());
+            let status = statuses.get(&entry.id);
+            let counter = |f: fn(&SinkStatus) -> &std::sync::atomic::AtomicU64| {
+                status.map_or(0, |s| f(s).load(Ordering::Relaxed))
+            };
+            let through = counter(|s| &s.through);
+            let state = match status {
+                None => "starting".to_string(),
+                Some(status) => status.problem().unwrap_or_else(|| "running".into()),
+            };
+            rows.push(vec![
+                Datum::Text(entry.def.name.clone()),
+                Datum::Text(from),
+                Datum::Text(target.redacted()),
+                int(counter(|s| &s.delivered)),
+                int(counter(|s| &s.failed)),
+                int(counter(|s| &s.retries)),
+                if through == 0 {
+                    Datum::Null
+                } else {
+                    millis(through as i64)
+                },
+                Datum::Text(state),
+            ]);
+        }
+        (desc, rows)
+    }
+
+    fn sink_errors(&self) -> (RelationDesc, Vec<Row>) {
+        let desc = desc(&[
+            ("occurred_at", ScalarType::TimestampTz, false),
+            ("sink", ScalarType::Text, false),
+            ("idempotency_key", ScalarType::Text, false),
+            ("change_time", ScalarType::TimestampTz, false),
+            ("attempts", ScalarType::Int32, false),
+            ("http_status", ScalarType::Int32, true),
+            ("message", ScalarType::Text, false),
+            ("payload", ScalarType::Text, false),
+        ]);
+        let rows = self
+            .sink_errors
+            .snapshot()
+            .into_iter()
+            .map(|e| {
+                vec![
+                    millis(e.at_ms as i64),
+                    Datum::Text(e.sink),
+                    Datum::Text(e.key),
+                    millis(e.time as i64),
+                    Datum::Int32(i32::try_from(e.attempts).unwrap_or(i32::MAX)),
+                    e.status.map_or(Datum::Null, |s| Datum::Int32(i32::from(s))),
+                    Datum::Text(e.message),
+                    Datum::Text(e.payload),
+                ]
+            })
+            .collect();
+        (desc, rows)
+    }
+
     fn frontiers(&self, catalog: &Catalog) -> (RelationDesc, Vec<Row>) {
         let desc = desc(&[
             ("name", ScalarType::Text, false),
@@ -200,7 +296,7 @@ impl Introspection {
                 let through: Option<Time> = frontiers.get(&entry.id).copied();
                 let through = through.filter(|t| *t > 0 && *t < Time::MAX - 1);
                 match &entry.def.kind {
-                    ItemKind::View { .. } => None,
+                    ItemKind::View { .. } | ItemKind::Sink { .. } => None,
                     ItemKind::Table { .. }
                     | ItemKind::MaterializedView { .. }
                     | ItemKind::Source { .. } => Some(vec![

@@ -6,7 +6,8 @@
 //!     ├─ SELECT ─▶ DataFusion LogicalPlan ─▶ peek arrangements at one time ─▶ DataFusion executes
 //!     ├─ INSERT / UPDATE / DELETE / COPY ─▶ row changes ─▶ redb (durable) ─▶ engine inputs
 //!     ├─ CREATE MATERIALIZED VIEW ─▶ LogicalPlan ─▶ optimize ─▶ lower ─▶ dataflow Plan ─▶ engine
-//!     └─ CREATE SOURCE ─▶ topic of the change log (embedded or Kafka) ─▶ engine source
+//!     ├─ CREATE SOURCE ─▶ topic of the change log (embedded or Kafka) ─▶ engine source
+//!     └─ SUBSCRIBE / CREATE SINK ─▶ engine subscription (as of a time) ─▶ rows, in time order
 //! ```
 //!
 //! - [`session`]: the API the server drives ([`Coordinator`], [`Session`]).
@@ -21,8 +22,15 @@
 //!   the catalog, so psql, BI tools and drivers can introspect Vigil.
 //! - [`source`]: `CREATE SOURCE … FROM TOPIC … WITH (envelope = …)`; the engine reads
 //!   the topic (see `vigil_engine::source`).
+//! - [`subscribe`]: `SUBSCRIBE`, `COPY (SUBSCRIBE …) TO STDOUT` and cursors over
+//!   it; the same subscriptions feed HTTP change streams and sinks.
+//! - [`sink`]: `CREATE SINK … INTO WEBHOOK | TOPIC`, kept in the catalog with what
+//!   each sink has delivered; the server delivers.
+//! - `temporal`: `now()` (the coordinator's clock, wall or manual, moved by
+//!   `ADVANCE CLOCK`), temporal filters in materialized views, `RETAIN HISTORY`.
 //! - `introspection`: the `vigil_*` system relations (`vigil_sources`,
-//!   `vigil_source_errors`, `vigil_frontiers`, `vigil_dataflow_errors`).
+//!   `vigil_source_errors`, `vigil_frontiers`, `vigil_dataflow_errors`,
+//!   `vigil_sinks`, `vigil_sink_errors`).
 //! - `copy`: COPY's text and CSV formats.
 //! - `storage`: the catalog, comments and table rows in redb.
 //! - [`error`]: [`SqlError`], each variant with its SQLSTATE.
@@ -44,8 +52,13 @@ pub mod parse;
 mod pg;
 mod pg_catalog;
 pub mod session;
+pub mod sink;
 pub mod source;
 mod storage;
+pub mod subscribe;
+mod temporal;
+mod tokens;
 
 pub use error::SqlError;
-pub use session::{CommandTag, Config, Coordinator, ExecuteResponse, Prepared, Session};
+pub use session::{ClockMode, CommandTag, Config, Coordinator, ExecuteResponse, Prepared, Session};
+pub use subscribe::{SubscribeEvent, SubscribeOptions, SubscribeTarget, Subscription};

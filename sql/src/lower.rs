@@ -24,11 +24,12 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr, expressions};
-use vigil_engine::plan::{AggregateExpr, JoinKind, Plan, ScalarExpr, SortKey};
+use vigil_engine::plan::{AggregateExpr, JoinKind, Plan, ScalarExpr, SortKey, TemporalPredicate};
 use vigil_engine::repr::arrow::{scalar_type_of_field, scalar_value_to_datum};
 
 use crate::SqlError;
 use crate::context::scan_target;
+use crate::temporal::{mentions_now, misplaced_now, split_temporal};
 
 /// Refuses constructs whose value depends on when or how often they are evaluated.
 /// Runs on the unoptimized plan: the optimizer folds `now()` into a constant.
@@ -41,8 +42,11 @@ pub fn check_deterministic(plan: &LogicalPlan) -> Result<(), SqlError> {
         }
         node.apply_expressions(|expr| {
             expr.apply(|e| {
+                // now() is a temporal filter where lowering can make it one, and
+                // refused there otherwise.
                 if let Expr::ScalarFunction(f) = e
                     && f.func.signature().volatility != Volatility::Immutable
+                    && f.func.name() != "now"
                 {
                     found = Some(format!("{}()", f.func.name()));
                     return Ok(TreeNodeRecursion::Stop);
@@ -60,6 +64,7 @@ pub fn check_deterministic(plan: &LogicalPlan) -> Result<(), SqlError> {
 
 /// Lowers an optimized logical plan.
 pub fn lower(plan: &LogicalPlan) -> Result<Plan, SqlError> {
+    check_now(plan)?;
     Lowering {
         props: ExecutionProps::new(),
     }
@@ -68,6 +73,42 @@ pub fn lower(plan: &LogicalPlan) -> Result<Plan, SqlError> {
 
 struct Lowering {
     props: ExecutionProps,
+}
+
+/// Refuses `now()` anywhere but a filter, where it becomes a temporal filter.
+fn check_now(plan: &LogicalPlan) -> Result<(), SqlError> {
+    let mut misplaced = None;
+    plan.apply_with_subqueries(|node| {
+        if matches!(node, LogicalPlan::Filter(_)) {
+            return Ok(TreeNodeRecursion::Continue);
+        }
+        let mut found = false;
+        node.apply_expressions(|expr| {
+            found |= mentions_now(expr);
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if found {
+            misplaced = Some(match node {
+                LogicalPlan::Projection(_) => "the select list",
+                LogicalPlan::Aggregate(_) => "an aggregate or GROUP BY",
+                LogicalPlan::Join(_) => "a join condition",
+                LogicalPlan::Sort(_) => "ORDER BY",
+                _ => "this position",
+            });
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(|e| SqlError::Plan(e.to_string()))?;
+    match misplaced {
+        Some(place) => Err(misplaced_now(place)),
+        None => Ok(()),
+    }
+}
+
+/// `exprs` joined by AND, if any.
+fn conjunction(exprs: Vec<Expr>) -> Option<Expr> {
+    exprs.into_iter().reduce(|all, e| all.and(e))
 }
 
 fn not_incremental(construct: &str) -> SqlError {
@@ -88,13 +129,32 @@ impl Lowering {
                 self.project(input, projection.input.schema(), &projection.expr)
             }
             LogicalPlan::Filter(filter) => {
-                let input = self.lower(&filter.input)?;
+                let mut plan = self.lower(&filter.input)?;
                 let schema = filter.input.schema();
-                Ok(Plan::Filter {
-                    input: Box::new(input),
-                    input_schema: arrow_schema(schema),
-                    predicate: self.scalar(&filter.predicate, schema)?,
-                })
+                let (temporal, rest) = split_temporal(&filter.predicate, schema)?;
+                if let Some(predicate) = conjunction(rest) {
+                    plan = Plan::Filter {
+                        input: Box::new(plan),
+                        input_schema: arrow_schema(schema),
+                        predicate: self.scalar(&predicate, schema)?,
+                    };
+                }
+                if !temporal.is_empty() {
+                    plan = Plan::TemporalFilter {
+                        input: Box::new(plan),
+                        input_schema: arrow_schema(schema),
+                        predicates: temporal
+                            .into_iter()
+                            .map(|(bound, expr)| {
+                                Ok(TemporalPredicate {
+                                    bound,
+                                    expr: self.scalar(&expr, schema)?,
+                                })
+                            })
+                            .collect::<Result<_, SqlError>>()?,
+                    };
+                }
+                Ok(plan)
             }
             LogicalPlan::TableScan(scan) => {
                 let id = scan_target(&scan.source).ok_or_else(|| {

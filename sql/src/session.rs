@@ -5,13 +5,19 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datafusion::sql::sqlparser::ast::{ObjectType, Statement};
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectType, Statement};
 use vigil_changelog::ChangeLog;
 use vigil_engine::repr::{Column, Datum, RelationDesc, Row, ScalarType};
+use vigil_engine::{Diff, GlobalId, Time};
 
 use crate::SqlError;
 use crate::coord::{Inner, PendingCopy, command, text_column, text_rows};
 use crate::parse::{leading_words, parse_one, split_statements, trailing_name};
+use crate::sink::{SinkCheck, SinkDef, SinkErrorLog, SinkProgress, SinkStatus};
+use crate::subscribe::{
+    Cursor, FetchCount, SubscribeOptions, SubscribeTarget, Subscription, parse_close,
+    parse_copy_subscribe, parse_declare, parse_fetch, parse_subscribe,
+};
 
 /// How to open a [`Coordinator`].
 #[derive(Clone)]
@@ -23,6 +29,20 @@ pub struct Config {
     /// The change log sources read; `None` opens the embedded log in
     /// `data_dir/changelog`.
     pub log: Option<Arc<dyn ChangeLog>>,
+    /// What drives the engine's timeline.
+    pub clock: ClockMode,
+}
+
+/// What drives the engine's timeline (and `now()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClockMode {
+    /// The wall clock, read by a ticker every 10 ms.
+    #[default]
+    Wall,
+    /// A clock that moves only when told (`ADVANCE CLOCK`), for tests and demos. On
+    /// a new data directory it starts at `start` (milliseconds since the Unix epoch;
+    /// the wall clock's reading when `None`); after a restart, where it stood.
+    Manual { start: Option<u64> },
 }
 
 /// The process-wide owner of the catalog, the storage and the dataflow engine.
@@ -45,12 +65,64 @@ impl Coordinator {
         self.inner.log()
     }
 
+    /// Follows a relation's or a query's changes (see [`crate::subscribe`]); the
+    /// HTTP change streams and the sinks read views through this.
+    pub async fn subscribe(
+        &self,
+        target: SubscribeTarget,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, SqlError> {
+        self.inner.subscribe(target, options).await
+    }
+
+    /// Installs the check `CREATE SINK` runs on a sink's target and options.
+    pub fn set_sink_check(&self, check: SinkCheck) {
+        self.inner.set_sink_check(check);
+    }
+
+    /// Changes (to an opaque counter) whenever a sink is created or dropped.
+    pub fn watch_sinks(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.watch_sinks()
+    }
+
+    /// Every sink in the catalog.
+    pub async fn sinks(&self) -> Vec<SinkDef> {
+        self.inner.sinks().await
+    }
+
+    /// What sink `id` has delivered, as committed.
+    pub fn sink_progress(&self, id: GlobalId) -> Result<SinkProgress, SqlError> {
+        self.inner.sink_progress(id)
+    }
+
+    /// Records durably that sink `id` delivered `changes` (added to what it
+    /// delivered before) and every change before `frontier`.
+    pub fn commit_sink(
+        &self,
+        id: GlobalId,
+        changes: Vec<(Row, Diff)>,
+        frontier: Time,
+    ) -> Result<(), SqlError> {
+        self.inner.commit_sink(id, changes, frontier)
+    }
+
+    /// Sink `id`'s counters in `vigil_sinks`.
+    pub fn sink_status(&self, id: GlobalId) -> Arc<SinkStatus> {
+        self.inner.sink_status(id)
+    }
+
+    /// Where sinks record changes they gave up on (`vigil_sink_errors`).
+    pub fn sink_errors(&self) -> SinkErrorLog {
+        self.inner.sink_errors()
+    }
+
     /// A new session for one client connection.
     pub fn session(&self) -> Session {
         Session {
             inner: self.inner.clone(),
             vars: default_vars(),
             pending_copy: None,
+            cursors: BTreeMap::new(),
         }
     }
 }
@@ -60,6 +132,8 @@ pub struct Session {
     inner: Arc<Inner>,
     vars: BTreeMap<String, String>,
     pending_copy: Option<PendingCopy>,
+    /// `DECLARE … CURSOR FOR SUBSCRIBE`, by name.
+    cursors: BTreeMap<String, Cursor>,
 }
 
 /// Settings every session starts with, as PostgreSQL 16 reports them.
@@ -104,6 +178,10 @@ pub enum ExecuteResponse {
     CopyIn { table: String, columns: Vec<Column> },
     /// An empty or comment-only query.
     EmptyQuery,
+    /// `SUBSCRIBE` or `COPY (SUBSCRIBE …) TO STDOUT`: stream the subscription's
+    /// [`Subscription::output_rows`] as `COPY … TO STDOUT` text, flushing each event,
+    /// until the client goes away.
+    Subscribe(Subscription),
 }
 
 /// The command tag of a completed statement, as PostgreSQL reports it
@@ -133,8 +211,12 @@ impl Session {
         for statement in split_statements(sql) {
             let result = self.execute_one(&statement, None).await;
             // After an error nothing more runs; after COPY … FROM STDIN the client
-            // sends data next, so later statements wait for another query.
-            let stop = matches!(result, Err(_) | Ok(ExecuteResponse::CopyIn { .. }));
+            // sends data next, and a SUBSCRIBE streams until the client goes away,
+            // so later statements wait for another query.
+            let stop = matches!(
+                result,
+                Err(_) | Ok(ExecuteResponse::CopyIn { .. } | ExecuteResponse::Subscribe(_))
+            );
             results.push(result);
             if stop {
                 break;
@@ -229,15 +311,34 @@ impl Session {
         &mut self,
         sql: &str,
     ) -> Result<Option<Option<RelationDesc>>, SqlError> {
-        let words = leading_words(sql, 1);
-        match words.first().map(String::as_str) {
-            Some("SHOW") | Some("EXPLAIN") => match self.execute_one(sql, None).await? {
+        let words = leading_words(sql, 3);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["SHOW", ..] | ["EXPLAIN", ..] => match self.execute_one(sql, None).await? {
                 ExecuteResponse::Rows { desc, .. } => Ok(Some(Some(desc))),
                 _ => Ok(Some(None)),
             },
-            Some("SET") | Some("RESET") | Some("BEGIN") | Some("START") | Some("COMMIT")
-            | Some("END") | Some("ROLLBACK") | Some("ABORT") | Some("SAVEPOINT")
-            | Some("RELEASE") | Some("DISCARD") | Some("DEALLOCATE") => Ok(Some(None)),
+            ["FETCH", ..] => {
+                let fetch = parse_fetch(sql)?;
+                let cursor = self
+                    .cursors
+                    .get(&fetch.cursor)
+                    .ok_or_else(|| SqlError::UnknownCursor(fetch.cursor.clone()))?;
+                Ok(Some(Some(cursor.desc())))
+            }
+            // Statements sqlparser does not know; SUBSCRIBE answers with COPY data.
+            ["SUBSCRIBE", ..]
+            | ["COPY", "SUBSCRIBE", ..]
+            | ["DECLARE", ..]
+            | ["CLOSE", ..]
+            | ["ADVANCE", "CLOCK", ..]
+            | ["CREATE", "SOURCE" | "SINK" | "MATERIALIZED", ..]
+            | ["DROP", "SOURCE" | "SINK", ..] => Ok(Some(None)),
+            [
+                "SET" | "RESET" | "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
+                | "SAVEPOINT" | "RELEASE" | "DISCARD" | "DEALLOCATE",
+                ..,
+            ] => Ok(Some(None)),
             _ => Ok(None),
         }
     }
@@ -265,6 +366,22 @@ impl Session {
                 self.inner.create_source(create, sql).await
             }
             ["DROP", "SOURCE", ..] => self.drop_source(sql).await,
+            ["CREATE", "SINK", ..] => {
+                let create = crate::sink::parse_create_sink(sql)?;
+                self.inner.create_sink(create, sql).await
+            }
+            ["DROP", "SINK", ..] => {
+                let (if_exists, names) = crate::sink::parse_drop_sink(sql)?;
+                let names: Vec<_> = names
+                    .into_iter()
+                    .map(|n| ObjectName::from(vec![Ident::with_quote('"', n)]))
+                    .collect();
+                self.inner
+                    .drop_items("sink", if_exists, &names, false)
+                    .await
+            }
+            ["SHOW", "SINKS", ..] => self.inner.show_relations("sink").await,
+            ["SHOW", "CREATE", "SINK", ..] => self.inner.show_create(&name_after(sql, 3)?).await,
             ["SHOW", "COLUMNS", "FROM" | "IN", ..] => {
                 self.inner.show_columns(&name_after(sql, 3)?).await
             }
@@ -274,18 +391,58 @@ impl Session {
             ["SHOW", "CREATE", "VIEW" | "TABLE", ..] => {
                 self.inner.show_create(&name_after(sql, 3)?).await
             }
+            ["SUBSCRIBE", ..] => {
+                let statement = parse_subscribe(sql)?;
+                let subscription = self
+                    .inner
+                    .subscribe(statement.target, statement.options)
+                    .await?;
+                Ok(ExecuteResponse::Subscribe(subscription))
+            }
+            ["COPY", "SUBSCRIBE", ..] => {
+                let statement = parse_copy_subscribe(sql)?;
+                let subscription = self
+                    .inner
+                    .subscribe(statement.target, statement.options)
+                    .await?;
+                Ok(ExecuteResponse::Subscribe(subscription))
+            }
+            ["DECLARE", ..] => self.declare(sql).await,
+            ["FETCH", ..] => self.fetch(sql).await,
+            ["CLOSE", ..] => self.close(sql),
+            ["ADVANCE", "CLOCK", ..] => {
+                let target = crate::temporal::parse_advance_clock(sql)?;
+                self.inner.advance_clock(target).await
+            }
+            ["CREATE", "MATERIALIZED", "VIEW", ..] => {
+                let (stripped, retain_ms) = crate::temporal::strip_retain_history(sql)?;
+                match parse_one(&stripped)? {
+                    Statement::CreateView(create) => {
+                        self.inner.create_view(create, sql, retain_ms).await
+                    }
+                    _ => Err(SqlError::Parse(format!("cannot parse \"{sql}\""))),
+                }
+            }
             ["SHOW", ..] => self.show_var(sql),
             ["SET", ..] => self.set_var(sql),
             ["RESET", ..] => Ok(command("RESET")),
             ["BEGIN", ..] | ["START", "TRANSACTION", ..] => Ok(command("BEGIN")),
-            ["COMMIT", ..] | ["END", ..] => Ok(command("COMMIT")),
-            ["ROLLBACK", ..] | ["ABORT", ..] => Ok(command("ROLLBACK")),
+            ["COMMIT", ..] | ["END", ..] => {
+                self.cursors.clear();
+                Ok(command("COMMIT"))
+            }
+            ["ROLLBACK", ..] | ["ABORT", ..] => {
+                // Cursors live as long as their transaction.
+                self.cursors.clear();
+                Ok(command("ROLLBACK"))
+            }
             // Statements run one at a time, so savepoints have nothing to keep.
             ["SAVEPOINT", ..] => Ok(command("SAVEPOINT")),
             ["RELEASE", ..] => Ok(command("RELEASE")),
             // No SQL-level prepared statements or session state beyond settings.
             ["DISCARD", "ALL", ..] => {
                 self.vars = default_vars();
+                self.cursors.clear();
                 Ok(command("DISCARD ALL"))
             }
             ["DEALLOCATE", "ALL", ..] => Ok(command("DEALLOCATE ALL")),
@@ -321,7 +478,7 @@ impl Session {
                     .await
             }
             Statement::CreateTable(create) => self.inner.create_table(create, sql).await,
-            Statement::CreateView(create) => self.inner.create_view(create, sql).await,
+            Statement::CreateView(create) => self.inner.create_view(create, sql, None).await,
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -426,6 +583,50 @@ impl Session {
 impl Session {
     /// `DROP SOURCE [IF EXISTS] name, … [CASCADE | RESTRICT]`, which sqlparser does
     /// not know: read as the same DROP TABLE.
+    /// `DECLARE name CURSOR FOR SUBSCRIBE …`.
+    async fn declare(&mut self, sql: &str) -> Result<ExecuteResponse, SqlError> {
+        let (name, statement) = parse_declare(sql)?;
+        if self.cursors.contains_key(&name) {
+            return Err(SqlError::DuplicateCursor(name));
+        }
+        let subscription = self
+            .inner
+            .subscribe(statement.target, statement.options)
+            .await?;
+        self.cursors.insert(name, Cursor::new(subscription));
+        Ok(command("DECLARE CURSOR"))
+    }
+
+    /// `FETCH [n | ALL] [FROM] name [WITH (timeout = '…')]`: waits until the cursor
+    /// has a row (or the timeout passes), then returns up to `n` rows that are ready.
+    async fn fetch(&mut self, sql: &str) -> Result<ExecuteResponse, SqlError> {
+        let fetch = parse_fetch(sql)?;
+        let cursor = self
+            .cursors
+            .get_mut(&fetch.cursor)
+            .ok_or_else(|| SqlError::UnknownCursor(fetch.cursor.clone()))?;
+        let limit = match fetch.count {
+            FetchCount::All => usize::MAX,
+            FetchCount::Rows(n) => n,
+        };
+        let rows = cursor.fetch(limit, fetch.timeout).await?;
+        let desc = cursor.desc();
+        Ok(ExecuteResponse::Rows { desc, rows })
+    }
+
+    /// `CLOSE name | ALL`.
+    fn close(&mut self, sql: &str) -> Result<ExecuteResponse, SqlError> {
+        match parse_close(sql)? {
+            None => self.cursors.clear(),
+            Some(name) => {
+                self.cursors
+                    .remove(&name)
+                    .ok_or(SqlError::UnknownCursor(name))?;
+            }
+        }
+        Ok(command("CLOSE CURSOR"))
+    }
+
     async fn drop_source(&mut self, sql: &str) -> Result<ExecuteResponse, SqlError> {
         // The statement's first two words are DROP SOURCE (see `leading_words`).
         let after = sql

@@ -23,12 +23,12 @@
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{CreateTable, Statement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
+use datafusion::sql::sqlparser::tokenizer::Token;
 use serde::{Deserialize, Serialize};
 
 use crate::SqlError;
+use crate::tokens::{TokenCursor, identifier};
 
 /// How a source's records change its rows (see `vigil_engine::source::Envelope`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,10 +52,7 @@ pub struct CreateSource {
 
 /// Parses `CREATE SOURCE [IF NOT EXISTS] name (…) FROM TOPIC '…' [WITH (…)]`.
 pub fn parse_create_source(sql: &str) -> Result<CreateSource, SqlError> {
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize()
-        .map_err(|e| SqlError::Parse(e.to_string()))?;
-    let mut cursor = TokenCursor { tokens, pos: 0 };
+    let mut cursor = TokenCursor::new(sql)?;
     cursor.expect_keyword(Keyword::CREATE)?;
     cursor.expect_word("SOURCE")?;
 
@@ -113,16 +110,8 @@ pub fn parse_create_source(sql: &str) -> Result<CreateSource, SqlError> {
     cursor.expect_keyword(Keyword::FROM)?;
     cursor.expect_word("TOPIC")?;
     let topic = cursor.expect_string("TOPIC")?;
-    let options = if cursor.next_is_keyword(Keyword::WITH) {
-        cursor.options()?
-    } else {
-        BTreeMap::new()
-    };
-    if let Some(extra) = cursor.next_meaningful() {
-        return Err(SqlError::Parse(format!(
-            "unexpected {extra} at the end of CREATE SOURCE"
-        )));
-    }
+    let options = cursor.with_options()?;
+    cursor.expect_end("CREATE SOURCE")?;
 
     let mut source = CreateSource {
         table,
@@ -161,117 +150,6 @@ pub fn parse_create_source(sql: &str) -> Result<CreateSource, SqlError> {
         }
     }
     Ok(source)
-}
-
-fn identifier(word: &Word) -> String {
-    if word.quote_style.is_some() {
-        word.value.clone()
-    } else {
-        word.value.to_lowercase()
-    }
-}
-
-struct TokenCursor {
-    tokens: Vec<Token>,
-    pos: usize,
-}
-
-impl TokenCursor {
-    /// The next token, white space included.
-    fn next_any(&mut self) -> Option<Token> {
-        let token = self.tokens.get(self.pos).cloned();
-        self.pos += 1;
-        token
-    }
-
-    /// The next token that is not white space or a trailing semicolon.
-    fn next_meaningful(&mut self) -> Option<Token> {
-        while let Some(token) = self.next_any() {
-            if !matches!(token, Token::Whitespace(_) | Token::SemiColon) {
-                return Some(token);
-            }
-        }
-        None
-    }
-
-    fn peek_meaningful(&self) -> Option<&Token> {
-        self.tokens[self.pos.min(self.tokens.len())..]
-            .iter()
-            .find(|t| !matches!(t, Token::Whitespace(_)))
-    }
-
-    fn next_is_keyword(&mut self, keyword: Keyword) -> bool {
-        let found = matches!(self.peek_meaningful(), Some(Token::Word(w)) if w.keyword == keyword);
-        if found {
-            self.next_meaningful();
-        }
-        found
-    }
-
-    fn expect_keyword(&mut self, keyword: Keyword) -> Result<(), SqlError> {
-        match self.next_meaningful() {
-            Some(Token::Word(w)) if w.keyword == keyword => Ok(()),
-            other => Err(expected(&format!("{keyword:?}"), other)),
-        }
-    }
-
-    fn expect_word(&mut self, word: &str) -> Result<(), SqlError> {
-        match self.next_meaningful() {
-            Some(Token::Word(w)) if w.value.eq_ignore_ascii_case(word) => Ok(()),
-            other => Err(expected(word, other)),
-        }
-    }
-
-    fn expect_string(&mut self, after: &str) -> Result<String, SqlError> {
-        match self.next_meaningful() {
-            Some(Token::SingleQuotedString(s)) => Ok(s),
-            other => Err(expected(&format!("a quoted string after {after}"), other)),
-        }
-    }
-
-    /// `( name = value, … )` with string, number or bare-word values.
-    fn options(&mut self) -> Result<BTreeMap<String, String>, SqlError> {
-        match self.next_meaningful() {
-            Some(Token::LParen) => {}
-            other => return Err(expected("( after WITH", other)),
-        }
-        let mut options = BTreeMap::new();
-        loop {
-            let name = match self.next_meaningful() {
-                Some(Token::Word(w)) => identifier(&w),
-                Some(Token::RParen) if options.is_empty() => return Ok(options),
-                other => return Err(expected("an option name", other)),
-            };
-            match self.next_meaningful() {
-                Some(Token::Eq) => {}
-                other => return Err(expected(&format!("= after {name}"), other)),
-            }
-            let value = match self.next_meaningful() {
-                Some(Token::SingleQuotedString(s)) => s,
-                Some(Token::Number(n, _)) => n,
-                Some(Token::Word(w)) => w.value,
-                other => return Err(expected(&format!("a value for {name}"), other)),
-            };
-            if options.insert(name.clone(), value).is_some() {
-                return Err(SqlError::InvalidOption {
-                    option: name,
-                    message: "given more than once".into(),
-                });
-            }
-            match self.next_meaningful() {
-                Some(Token::Comma) => {}
-                Some(Token::RParen) => return Ok(options),
-                other => return Err(expected(", or )", other)),
-            }
-        }
-    }
-}
-
-fn expected(what: &str, found: Option<Token>) -> SqlError {
-    match found {
-        Some(token) => SqlError::Parse(format!("expected {what}, found {token}")),
-        None => SqlError::Parse(format!("expected {what}, found the end of the statement")),
-    }
 }
 
 #[cfg(test)]

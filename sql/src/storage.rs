@@ -74,6 +74,8 @@ pub struct WriteBatch {
     row_updates: Vec<TableUpdates>,
     next_id: Option<GlobalId>,
     comments: Vec<(GlobalId, i32, Option<String>)>,
+    meta: Vec<(String, u64)>,
+    meta_deletes: Vec<String>,
 }
 
 impl WriteBatch {
@@ -107,6 +109,15 @@ impl WriteBatch {
 
     pub fn set_next_id(&mut self, id: GlobalId) {
         self.next_id = Some(id);
+    }
+
+    pub fn delete_meta(&mut self, key: &str) {
+        self.meta_deletes.push(key.to_string());
+    }
+
+    /// Sets a named number (the manual clock, a sink's progress).
+    pub fn set_meta(&mut self, key: &str, value: u64) {
+        self.meta.push((key.to_string(), value));
     }
 }
 
@@ -194,6 +205,13 @@ impl Storage {
         }
     }
 
+    /// A named number set with [`WriteBatch::set_meta`].
+    pub fn meta(&self, key: &str) -> Result<Option<u64>, SqlError> {
+        let txn = self.db.begin_read().map_err(storage_error)?;
+        let meta = txn.open_table(META).map_err(storage_error)?;
+        Ok(meta.get(key).map_err(storage_error)?.map(|v| v.value()))
+    }
+
     /// Applies a batch atomically and durably.
     pub fn commit(&self, batch: WriteBatch) -> Result<(), SqlError> {
         let txn = self.db.begin_write().map_err(storage_error)?;
@@ -263,9 +281,15 @@ impl Storage {
                     }
                 }
             }
+            let mut meta = txn.open_table(META).map_err(storage_error)?;
             if let Some(next_id) = batch.next_id {
-                let mut meta = txn.open_table(META).map_err(storage_error)?;
                 meta.insert(NEXT_ID, next_id).map_err(storage_error)?;
+            }
+            for (key, value) in &batch.meta {
+                meta.insert(key.as_str(), *value).map_err(storage_error)?;
+            }
+            for key in &batch.meta_deletes {
+                meta.remove(key.as_str()).map_err(storage_error)?;
             }
         }
         txn.commit().map_err(storage_error)

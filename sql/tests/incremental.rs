@@ -199,6 +199,7 @@ fn check_batches(batches: Vec<Vec<Change>>) -> usize {
         let dir = tempfile::tempdir().unwrap();
         let coordinator = Coordinator::open(Config {
             log: None,
+            clock: Default::default(),
             data_dir: dir.path().to_path_buf(),
             workers: 2,
         })

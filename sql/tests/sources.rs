@@ -126,6 +126,7 @@ impl<'b> Harness<'b> {
             data_dir: self.dir.path().to_path_buf(),
             workers: 2,
             log: Some(self.log.clone()),
+            clock: Default::default(),
         })
         .expect("open coordinator");
         self.coordinator = Some(coordinator);

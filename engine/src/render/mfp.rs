@@ -59,7 +59,7 @@ pub(super) fn project<'s>(
                 }
                 Ok(out)
             },
-            |(_, time, diff), row| Some((row, time, diff)),
+            |(_, time, diff), row, out| out.push((row, time, diff)),
         )
     })
 }
@@ -119,20 +119,22 @@ impl Evaluator {
     }
 
     /// Evaluates `logic` (a batch to one value per row) over the rows of `updates`
-    /// and lets `combine` turn each update and its value into an output update.
+    /// and lets `combine` turn each update and its value into output updates.
     pub(super) fn apply<T>(
         &self,
         updates: Vec<Update>,
         logic: impl Fn(&RecordBatch) -> DfResult<Vec<T>>,
-        combine: impl Fn(Update, T) -> Option<Update>,
+        combine: impl Fn(Update, T, &mut Vec<Update>),
     ) -> Vec<Update> {
         let rows: Vec<Row> = updates.iter().map(|(row, _, _)| row.clone()).collect();
         match self.evaluate(&rows, &logic) {
-            Ok(values) => updates
-                .into_iter()
-                .zip(values)
-                .filter_map(|(u, v)| combine(u, v))
-                .collect(),
+            Ok(values) => {
+                let mut out = Vec::with_capacity(updates.len());
+                for (update, value) in updates.into_iter().zip(values) {
+                    combine(update, value, &mut out);
+                }
+                out
+            }
             Err(_) if updates.len() > 1 => {
                 // Find the failing rows one by one; the others still count.
                 let mut out = Vec::with_capacity(updates.len());
@@ -140,7 +142,7 @@ impl Evaluator {
                     match self.evaluate(std::slice::from_ref(&update.0), &logic) {
                         Ok(mut values) => {
                             if let Some(value) = values.pop() {
-                                out.extend(combine(update, value));
+                                combine(update, value, &mut out);
                             }
                         }
                         Err(e) => self.errors.push(&self.dataflow, e.to_string()),
@@ -160,7 +162,11 @@ impl Evaluator {
         self.apply(
             updates,
             |batch| predicate_mask(predicate, batch),
-            |u, keep| keep.then_some(u),
+            |u, keep, out| {
+                if keep {
+                    out.push(u)
+                }
+            },
         )
     }
 

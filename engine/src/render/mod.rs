@@ -14,6 +14,7 @@ mod accumulate;
 mod join;
 mod mfp;
 mod reduce;
+mod temporal;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -116,6 +117,16 @@ impl<'s> RenderContext<'s> {
                 self.render(input),
                 input_schema.clone(),
                 predicate.clone(),
+            ),
+            Plan::TemporalFilter {
+                input,
+                input_schema,
+                predicates,
+            } => temporal::render(
+                self,
+                self.render(input),
+                input_schema.clone(),
+                predicates.clone(),
             ),
             Plan::Join {
                 left,

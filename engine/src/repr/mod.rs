@@ -12,6 +12,7 @@
 //!   and parameters.
 
 pub mod arrow;
+pub mod json;
 pub mod text;
 
 use std::fmt;

@@ -6,8 +6,9 @@
 //! ```
 //!
 //! Programs branch on `code` (and `line` for `bad_record`); `message` is for people
-//! and may change. The mapping from change-log errors is one exhaustive `match`, so
-//! a new [`LogError`] variant must be given a code before this compiles.
+//! and may change. Errors of the SQL layer also carry their PostgreSQL `sqlstate`.
+//! The mappings from change-log and SQL errors are exhaustive `match`es, so a new
+//! [`LogError`] or [`SqlError`] variant must be given a code before this compiles.
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -15,6 +16,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use vigil_changelog::LogError;
+use vigil_engine::repr::ScalarType;
+use vigil_engine::repr::text::ReprError;
+use vigil_sql::SqlError;
 
 use super::ndjson::BadRecord;
 
@@ -25,6 +29,27 @@ pub enum AppError {
     BadRecord(#[from] BadRecord),
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    #[error("view \"{0}\" does not exist")]
+    UnknownView(String),
+    #[error("column \"{column}\" of view \"{view}\" does not exist")]
+    UnknownColumn { view: String, column: String },
+    #[error("invalid filter on column \"{column}\" of type {ty}: {source}")]
+    InvalidFilter {
+        column: String,
+        ty: ScalarType,
+        source: ReprError,
+    },
+    #[error("invalid limit \"{0}\": expected a non-negative integer")]
+    InvalidLimit(String),
+    #[error("invalid last event id \"{0}\": expected the id of an event this stream sent")]
+    InvalidEventId(String),
+    #[error(
+        "cannot answer with any type of \"{accept}\": available as {}",
+        super::views::Format::MEDIA_TYPES.join(", ")
+    )]
+    NotAcceptable { accept: String },
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("cannot read the request body: {0}")]
@@ -49,6 +74,9 @@ pub struct ErrorBody {
     /// For `bad_record`: the 1-based line of the request body that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// For errors of the SQL layer: the PostgreSQL SQLSTATE, as pgwire reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlstate: Option<String>,
 }
 
 impl AppError {
@@ -65,6 +93,13 @@ impl AppError {
                 LogError::Storage(_) => "storage_error",
                 LogError::Kafka(_) => "kafka_error",
             },
+            AppError::Sql(error) => sql_code(error).0,
+            AppError::UnknownView(_) => "unknown_view",
+            AppError::UnknownColumn { .. } => "unknown_column",
+            AppError::InvalidFilter { .. } => "invalid_filter",
+            AppError::InvalidLimit(_) => "invalid_limit",
+            AppError::InvalidEventId(_) => "invalid_event_id",
+            AppError::NotAcceptable { .. } => "not_acceptable",
             AppError::BodyTooLarge { .. } => "body_too_large",
             AppError::BadBody(_) => "bad_body",
             AppError::BadQuery(_) => "bad_query",
@@ -80,7 +115,14 @@ impl AppError {
             AppError::BadRecord(_)
             | AppError::BadBody(_)
             | AppError::BadQuery(_)
-            | AppError::BadPath(_) => StatusCode::BAD_REQUEST,
+            | AppError::BadPath(_)
+            | AppError::UnknownColumn { .. }
+            | AppError::InvalidFilter { .. }
+            | AppError::InvalidLimit(_)
+            | AppError::InvalidEventId(_) => StatusCode::BAD_REQUEST,
+            AppError::Sql(error) => sql_code(error).1,
+            AppError::UnknownView(_) => StatusCode::NOT_FOUND,
+            AppError::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
             AppError::Log(error) => match error {
                 LogError::UnknownTopic(_) | LogError::UnknownPartition { .. } => {
                     StatusCode::NOT_FOUND
@@ -108,6 +150,11 @@ impl AppError {
             } else {
                 None
             },
+            sqlstate: if let AppError::Sql(error) = self {
+                Some(error.code().to_owned())
+            } else {
+                None
+            },
         }
     }
 
@@ -118,6 +165,52 @@ impl AppError {
         } else {
             AppError::BadBody(rejection.body_text())
         }
+    }
+}
+
+/// The HTTP code and status of a SQL error. The routes build their own statements
+/// from catalog names, so most SQL errors mean the server (or a view's definition)
+/// failed, not the request: those are `query_failed`, with the SQLSTATE in the body.
+fn sql_code(error: &SqlError) -> (&'static str, StatusCode) {
+    let failed = ("query_failed", StatusCode::INTERNAL_SERVER_ERROR);
+    match error {
+        // The view went away between reading the catalog and reading the view.
+        SqlError::UnknownRelation(_)
+        | SqlError::UnknownSchema(_)
+        | SqlError::WrongObjectType { .. } => ("unknown_view", StatusCode::NOT_FOUND),
+        SqlError::UnknownColumn { .. } => ("unknown_column", StatusCode::BAD_REQUEST),
+        SqlError::HistoryCompacted { .. } => ("history_compacted", StatusCode::GONE),
+        SqlError::Parse(_)
+        | SqlError::NotIncremental { .. }
+        | SqlError::Unsupported(_)
+        | SqlError::TemporalFilter { .. }
+        | SqlError::ClockError(_)
+        | SqlError::UnknownCursor(_)
+        | SqlError::DuplicateCursor(_)
+        | SqlError::SubscriptionEnded(_)
+        | SqlError::DuplicateRelation(_)
+        | SqlError::DuplicateColumn(_)
+        | SqlError::DependentObjects { .. }
+        | SqlError::NotNullViolation { .. }
+        | SqlError::UniqueViolation { .. }
+        | SqlError::InvalidText { .. }
+        | SqlError::InvalidDatetime { .. }
+        | SqlError::DatetimeOverflow(_)
+        | SqlError::DataException(_)
+        | SqlError::DivisionByZero
+        | SqlError::OutOfRange(_)
+        | SqlError::DatatypeMismatch { .. }
+        | SqlError::TooManyValues
+        | SqlError::ParameterCount { .. }
+        | SqlError::UnknownSetting(_)
+        | SqlError::UnknownType(_)
+        | SqlError::InvalidOption { .. }
+        | SqlError::ChangeLog(_)
+        | SqlError::ReservedName(_)
+        | SqlError::Plan(_)
+        | SqlError::Execution(_)
+        | SqlError::Storage(_)
+        | SqlError::Engine(_) => failed,
     }
 }
 

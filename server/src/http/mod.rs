@@ -1,24 +1,33 @@
 //! The HTTP API (axum), served beside pgwire on `http_listen` (127.0.0.1:6876 by
-//! default). It is the way into the change log for programs that speak HTTP, and
-//! where REST reads, SSE streams and the web dashboard will live.
+//! default). It is the way into the change log for programs that speak HTTP, the
+//! way out of the views for programs that read them over REST or follow them over
+//! server-sent events, and where the web dashboard will live.
 //!
 //! ```text
 //!  GET  /health                      {"status":"ok"}
 //!  POST /api/v1/topics/{topic}       JSON lines ─▶ ndjson::parse ─▶ ChangeLog::publish (one call)
 //!       [?partitions=N]              ◀─ {"published":n,"partitions":[…],"offsets":[…]}
 //!  GET  /api/v1/topics/{topic}       ◀─ {"topic":…,"partitions":n,"end_offsets":[…]}
+//!  GET  /api/v1/views                ◀─ {"views":[{"name","kind","columns":[{"name","type","nullable"}]}]}
+//!  GET  /api/v1/views/{name}         ◀─ snapshot by Accept: application/json (default),
+//!       [?col=value&…][&limit=N]        text/csv, application/vnd.apache.arrow.stream
+//!  GET  /api/v1/views/{name}/changes ◀─ text/event-stream: snapshot, then one event per
+//!       [?last_event_id=T]              timestamp; Last-Event-ID: T resumes after T
 //! ```
 //!
 //! Modules: [`ndjson`] is the record format (shared with `vigil publish`), [`topics`]
-//! the topic routes, [`error`] the one error type every route answers with, and
-//! [`publish`] the client side, `vigil publish`. [`app`] builds the router from an
-//! [`AppState`], so tests drive it without a socket; [`crate::Server::run`] serves it
-//! and shuts it down with pgwire.
+//! the topic routes, [`views`] the view catalog and snapshots, [`sse`] the change
+//! streams, [`error`] the one error type every route answers with, and [`publish`]
+//! the client side, `vigil publish`. [`app`] builds the router from an [`AppState`],
+//! so tests drive it without a socket; [`crate::Server::run`] serves it and shuts it
+//! down with pgwire.
 
 pub mod error;
 pub mod ndjson;
 pub mod publish;
+pub mod sse;
 pub mod topics;
+pub mod views;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +40,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use vigil_changelog::ChangeLog;
+use vigil_sql::Coordinator;
 
 pub use error::{AppError, ErrorBody};
 
@@ -42,13 +52,17 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     log: Arc<dyn ChangeLog>,
+    coordinator: Coordinator,
 }
 
 impl AppState {
-    /// State over the change log the server's sources read, so what is published
-    /// here is what they see.
-    pub fn new(log: Arc<dyn ChangeLog>) -> AppState {
-        AppState { log }
+    /// State over the server's coordinator, whose views the view routes read, and
+    /// its change log, so what is published here is what its sources see.
+    pub fn new(coordinator: Coordinator) -> AppState {
+        AppState {
+            log: coordinator.log(),
+            coordinator,
+        }
     }
 }
 
@@ -60,6 +74,9 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/topics/{topic}",
             get(topics::describe).post(topics::publish),
         )
+        .route("/api/v1/views", get(views::list))
+        .route("/api/v1/views/{name}", get(views::snapshot))
+        .route("/api/v1/views/{name}/changes", get(sse::changes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

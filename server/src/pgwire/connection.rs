@@ -9,6 +9,10 @@
 //! An error in a statement becomes an ErrorResponse and nothing else: the session and
 //! the connection stay usable. A panic in the SQL layer is caught per call and reported
 //! as `XX000`, so one bad statement cannot take the connection down.
+//!
+//! A `SUBSCRIBE` streams inside its handler call (see [`super::subscribe`]), so the
+//! connection answers nothing else until it ends, as with PostgreSQL's
+//! `COPY … TO STDOUT`.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -19,8 +23,10 @@ use async_trait::async_trait;
 use futures::{FutureExt, Sink, SinkExt};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::Portal;
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{CopyResponse, FieldFormat, FieldInfo, Response};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
+};
+use pgwire::api::results::{CopyResponse, FieldFormat, FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
@@ -31,15 +37,16 @@ use pgwire::messages::data::{FieldDescription, NoData, ParameterDescription, Row
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
-use pgwire::messages::response::CommandComplete;
+use pgwire::messages::response::{CommandComplete, EmptyQueryResponse};
 use tokio::sync::Mutex;
 use vigil_engine::repr::{Column, ScalarType};
-use vigil_sql::{ExecuteResponse, Session, SqlError};
+use vigil_sql::{ExecuteResponse, Session, SqlError, Subscription};
 
 use super::empty::is_empty_query;
 use super::error::WireError;
 use super::params::{Statement, decode_params, display_name};
 use super::results::{command_response, query_response, result_formats};
+use super::subscribe::{HangupWatch, Streamed, stream};
 use super::types::{oid, row_description, scalar_type_for_param_oid, wire_type};
 
 /// COPY FROM STDIN data is buffered until CopyDone and loaded in one call; past this
@@ -79,6 +86,9 @@ impl ConnectionState {
 pub struct Connection {
     state: Arc<Mutex<ConnectionState>>,
     parser: Arc<StatementParser>,
+    /// Ends a SUBSCRIBE whose client has gone; without it a quiet subscription
+    /// outlives its client until the next write fails.
+    hangup: Option<HangupWatch>,
 }
 
 impl Connection {
@@ -90,7 +100,34 @@ impl Connection {
         let parser = Arc::new(StatementParser {
             state: Arc::clone(&state),
         });
-        Connection { state, parser }
+        Connection {
+            state,
+            parser,
+            hangup: None,
+        }
+    }
+
+    /// Watches the client's socket during SUBSCRIBE, to stop as soon as it hangs up.
+    pub(crate) fn with_hangup_watch(mut self, watch: HangupWatch) -> Self {
+        self.hangup = Some(watch);
+        self
+    }
+
+    /// Streams a subscription; its outcome as the response that ends the statement.
+    async fn stream<C>(&self, client: &mut C, subscription: Subscription) -> PgWireResult<Response>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        Ok(
+            match stream(client, subscription, self.hangup.as_ref()).await? {
+                Streamed::Done { rows } => Response::Execution(
+                    Tag::new("COPY").with_rows(usize::try_from(rows).unwrap_or(usize::MAX)),
+                ),
+                Streamed::Failed(error) => error_response(&WireError::from(error)),
+            },
+        )
     }
 }
 
@@ -118,6 +155,8 @@ enum Answer {
         table: String,
         columns: Vec<Column>,
     },
+    /// SUBSCRIBE: streamed as COPY TO STDOUT before the statement completes.
+    Subscribe(Subscription),
 }
 
 /// The answer to a statement's result, its columns in the formats `formats` picks for
@@ -134,6 +173,7 @@ fn answer(
         ExecuteResponse::Command(tag) => Answer::Response(command_response(&tag)),
         ExecuteResponse::EmptyQuery => Answer::Response(Response::EmptyQuery),
         ExecuteResponse::CopyIn { table, columns } => Answer::CopyIn { table, columns },
+        ExecuteResponse::Subscribe(subscription) => Answer::Subscribe(subscription),
     })
 }
 
@@ -142,9 +182,50 @@ fn error_response(error: &WireError) -> Response {
     Response::Error(Box::new(error.to_error_info()))
 }
 
+/// Sends the answer of a statement that ran before a SUBSCRIBE in the same query
+/// string, the way pgwire sends the answers it is returned.
+///
+/// A BEGIN or COMMIT sent here does not move the transaction status of the
+/// ReadyForQuery that ends the query: pgwire computes that from the answers returned
+/// to it. Drivers send SUBSCRIBE on its own, so this only shows in hand-written
+/// multi-statement strings.
+async fn send_before_stream<C>(client: &mut C, response: Response) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    match response {
+        Response::EmptyQuery => {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+        }
+        Response::Query(results) => send_query_response(client, results, true).await?,
+        Response::Execution(tag)
+        | Response::TransactionStart(tag)
+        | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+        Response::Error(info) => {
+            client
+                .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
+                .await?;
+        }
+        // Never queued: a COPY FROM STDIN ends the batch, and an earlier SUBSCRIBE
+        // has streamed already and left only its CommandComplete.
+        Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+            return Err(PgWireError::ApiError(
+                "a COPY answered before a SUBSCRIBE in the same query".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl SimpleQueryHandler for Connection {
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -181,6 +262,19 @@ impl SimpleQueryHandler for Connection {
                     }
                     responses.push(state.start_copy(table, columns));
                     break;
+                }
+                Ok(Answer::Subscribe(subscription)) => {
+                    // The COPY data goes out now, so what the statements before it
+                    // answered must go out first.
+                    for response in responses.drain(..) {
+                        send_before_stream(client, response).await?;
+                    }
+                    let response = self.stream(client, subscription).await?;
+                    let failed = matches!(response, Response::Error(_));
+                    responses.push(response);
+                    if failed {
+                        break;
+                    }
                 }
                 Err(error) => {
                     responses.push(error_response(&error));
@@ -392,7 +486,7 @@ impl ExtendedQueryHandler for Connection {
 
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Statement>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -413,6 +507,15 @@ impl ExtendedQueryHandler for Connection {
         match answer(response, formats)? {
             Answer::Response(response) => Ok(response),
             Answer::CopyIn { table, columns } => Ok(state.start_copy(table, columns)),
+            Answer::Subscribe(subscription) => {
+                drop(state);
+                match self.stream(client, subscription).await? {
+                    // As an Err, so the connection waits for Sync as after any
+                    // failed Execute.
+                    Response::Error(info) => Err(PgWireError::UserError(info)),
+                    response => Ok(response),
+                }
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //!            time, checked by frame    Query ▸ execute_batch
 //!                                      Parse ▸ prepare · Bind ▸ params · Execute ▸ execute_prepared
 //!                                      CopyData… CopyDone ▸ copy_in
+//!                                      SUBSCRIBE ▸ subscribe::stream (COPY TO STDOUT)
 //! ```
 //!
 //! Each accepted socket gets its own [`Connection`] holding one [`vigil_sql::Session`].
@@ -15,6 +16,8 @@
 //! (`vigil_engine::repr::text`) or binary format (`binary`), as the client asks per
 //! column; type OIDs always come from [`vigil_engine::repr::ScalarType::pg_oid`].
 //! Errors reach the client as ErrorResponses with the SQLSTATE of [`WireError::code`].
+//! A `SUBSCRIBE` streams its changes as `COPY … TO STDOUT` text, flushed per change,
+//! until the subscription ends or the client hangs up.
 
 mod binary;
 mod connection;
@@ -25,6 +28,7 @@ mod params;
 mod results;
 mod socket;
 mod startup;
+mod subscribe;
 mod types;
 
 use std::sync::Arc;
@@ -56,7 +60,13 @@ impl Endpoint {
         session: Session,
     ) -> std::io::Result<()> {
         let startup = Arc::new(startup::TrustStartup::new(Arc::clone(&self.keys)));
-        let connection = Arc::new(Connection::new(session));
+        let mut connection = Connection::new(session);
+        match subscribe::HangupWatch::new(&socket) {
+            Ok(watch) => connection = connection.with_hangup_watch(watch),
+            // Still served: a SUBSCRIBE then ends at the first write after a hang-up.
+            Err(error) => tracing::warn!(%error, "cannot watch the client's socket for a hang-up"),
+        }
+        let connection = Arc::new(connection);
         socket::process_socket(socket, startup, connection).await
     }
 }

@@ -533,15 +533,16 @@ pub(crate) fn typmod(ty: ScalarType) -> i32 {
 impl PgSnapshot {
     pub fn new(catalog: &Catalog, comments: Comments, settings: Settings) -> PgSnapshot {
         let mut user = Vec::new();
-        for entry in catalog.entries() {
+        for entry in catalog.relations() {
             let (kind, primary_key, definition) = match &entry.def.kind {
                 ItemKind::Table { primary_key } => (RelKind::Table, primary_key.clone(), None),
                 ItemKind::View { query } => (RelKind::View, Vec::new(), Some(query.clone())),
-                ItemKind::MaterializedView { query } => {
+                ItemKind::MaterializedView { query, .. } => {
                     (RelKind::MaterializedView, Vec::new(), Some(query.clone()))
                 }
                 // Clients list sources with tables: rows arrive, keyed by the primary key.
                 ItemKind::Source { primary_key, .. } => (RelKind::Table, primary_key.clone(), None),
+                ItemKind::Sink { .. } => continue,
             };
             let columns = entry
                 .def
@@ -815,6 +816,7 @@ mod tests {
             name: "v".into(),
             kind: ItemKind::MaterializedView {
                 query: "SELECT id FROM t".into(),
+                retain_ms: 0,
             },
             ..def.clone()
         };
