@@ -8,7 +8,10 @@
 //! - [`source_ingest`]: upsert events through a source of the embedded change log into
 //!   a join + aggregate view: sustained events per second, and freshness (publish to
 //!   visible) under a steady load.
+//! - [`alert_latency`]: from an INSERT over pgwire to its row in a `SUBSCRIBE`
+//!   stream, and to its webhook sink's POST at a local receiver.
 
+pub mod alert_latency;
 pub mod source_ingest;
 pub mod update_latency;
 
