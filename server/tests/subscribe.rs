@@ -564,3 +564,31 @@ async fn psql_prints_changes_while_the_copy_runs() -> anyhow::Result<()> {
     assert_eq!(count, 2);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_ends_a_subscribe_with_57014_and_the_connection_goes_on()
+-> anyhow::Result<()> {
+    let server = VigilServer::start(WORKERS)?;
+    let writer = connect(&server).await?;
+    create_view(&writer, &[(1, Some("one"))]).await?;
+    let reader = connect(&server).await?;
+    let mut subscriber = Subscriber::start(&reader, "SUBSCRIBE v", false).await?;
+    assert_eq!(subscriber.next_data().await?.row(), named(1, "one"));
+    // What psql's Ctrl-C sends: a cancel request on a connection of its own.
+    reader.cancel_token().cancel_query(NoTls).await?;
+    let ended = tokio::time::timeout(ROW_DEADLINE, subscriber.copy.next())
+        .await
+        .context("the stream did not end after the cancel")?;
+    let error = match ended {
+        Some(Err(error)) => error,
+        other => bail!("expected the stream to fail, got {other:?}"),
+    };
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    // The connection is usable afterwards.
+    let value = reader
+        .query_one("SELECT 41 + 1", &[])
+        .await?
+        .get::<_, i64>(0);
+    ensure!(value == 42, "{value}");
+    Ok(())
+}

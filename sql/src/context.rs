@@ -195,7 +195,7 @@ impl PlanContext {
         settings: Settings,
         now_ms: u64,
     ) -> PlanContext {
-        let pg = Arc::new(PgSnapshot::new(catalog, comments, settings));
+        let pg = Arc::new(PgSnapshot::new(catalog, comments, settings).at(now_ms));
         let snapshots = Arc::new(Snapshots::default());
         let mut config = session_config().with_extension(snapshots.clone());
         config
@@ -214,7 +214,7 @@ impl PlanContext {
         for function in crate::pg_catalog::functions::all() {
             ctx.register_udf(function.as_ref().clone());
         }
-        ctx.register_udf(crate::temporal::Now::udf(now_ms));
+        ctx.register_udf(crate::temporal::Now::udf());
         let system = Arc::new(PgCatalogSchema::new(pg.clone()));
         let schema = Arc::new(CatalogSchema {
             catalog: catalog.clone(),

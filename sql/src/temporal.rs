@@ -1,9 +1,10 @@
 //! `now()` and temporal filters.
 //!
 //! Vigil replaces DataFusion's `now()` (and `current_timestamp`) with its own:
-//! - in an ad-hoc query it is the coordinator's clock when the statement was
-//!   planned (the manual clock's reading under `--clock manual`), the same value
-//!   for every row;
+//! - in an ad-hoc query it is the coordinator's clock when the statement started
+//!   (the manual clock's reading under `--clock manual`), the same value for every
+//!   row and in every plain view the statement reads: it is read from the
+//!   statement's context when evaluated, not fixed when a plan was built;
 //! - it is volatile, so the optimizer never folds it into a constant, and a
 //!   materialized view that compares it with a row's timestamps keeps the
 //!   comparison: [`split_temporal`] turns `now() >= x`, `now() < y`, … into a
@@ -16,7 +17,7 @@
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
+use datafusion::common::{DFSchema, DataFusionError, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
@@ -28,6 +29,7 @@ use vigil_engine::repr::{Datum, ScalarType};
 
 use crate::SqlError;
 use crate::coord::ClockTarget;
+use crate::pg_catalog::PgContext;
 use crate::tokens::TokenCursor;
 
 /// The time zone `now()` reports, as DataFusion's does for this session.
@@ -38,21 +40,13 @@ const UTC: &str = "+00:00";
 pub(crate) struct Now {
     signature: Signature,
     aliases: Vec<String>,
-    /// Nanoseconds since the Unix epoch when the statement was planned.
-    nanos: i64,
 }
 
 impl Now {
-    /// `now()` reading `millis` on the clock.
-    pub(crate) fn udf(millis: u64) -> ScalarUDF {
-        let nanos = i64::try_from(millis)
-            .ok()
-            .and_then(|ms| ms.checked_mul(1_000_000))
-            .unwrap_or(i64::MAX);
+    pub(crate) fn udf() -> ScalarUDF {
         ScalarUDF::new_from_impl(Now {
             signature: Signature::nullary(Volatility::Volatile),
             aliases: vec!["current_timestamp".to_string()],
-            nanos,
         })
     }
 }
@@ -74,9 +68,18 @@ impl ScalarUDFImpl for Now {
         Ok(DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into())))
     }
 
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let statement = args
+            .config_options
+            .extensions
+            .get::<PgContext>()
+            .ok_or_else(|| DataFusionError::Internal("now() ran outside a statement".into()))?;
+        let nanos = i64::try_from(statement.0.now_ms)
+            .ok()
+            .and_then(|ms| ms.checked_mul(1_000_000))
+            .unwrap_or(i64::MAX);
         Ok(ColumnarValue::Scalar(ScalarValue::TimestampNanosecond(
-            Some(self.nanos),
+            Some(nanos),
             Some(UTC.into()),
         )))
     }

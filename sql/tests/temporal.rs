@@ -314,7 +314,13 @@ fn temporal_misuse_is_refused() {
 fn the_manual_clock_only_moves_forward_and_survives_restarts() {
     let mut h = Harness::new();
     assert_eq!(h.now_ms(), START_MS);
+    // A plain view reads the clock when a statement runs, not when it was created.
+    h.run("CREATE VIEW clock AS SELECT now() AS t");
     h.run("ADVANCE CLOCK BY '1 hour'");
+    assert_eq!(
+        h.run("SELECT t = TIMESTAMPTZ '2026-01-05 10:00:00+00' FROM clock"),
+        vec![vec!["t".to_string()]]
+    );
     let (code, message) = h.refused(&format!("ADVANCE CLOCK TO '{START}'"));
     assert_eq!(code, "55000", "{message}");
     assert_eq!(h.refused("ADVANCE CLOCK BY '1 month'").0, "22023");

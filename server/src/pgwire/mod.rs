@@ -33,7 +33,8 @@ mod types;
 
 use std::sync::Arc;
 
-use pgwire::api::RandomPidSecretKeyGenerator;
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::{ConnectionManager, RandomPidSecretKeyGenerator};
 use tokio::net::TcpStream;
 use vigil_sql::Session;
 
@@ -45,6 +46,9 @@ pub use startup::{server_parameters, server_version};
 #[derive(Clone, Default)]
 pub struct Endpoint {
     keys: Arc<RandomPidSecretKeyGenerator>,
+    /// Every open connection by its process id and secret key, so a cancel request
+    /// (which arrives on a connection of its own) reaches the statement it names.
+    connections: Arc<ConnectionManager>,
 }
 
 impl Endpoint {
@@ -59,7 +63,11 @@ impl Endpoint {
         socket: TcpStream,
         session: Session,
     ) -> std::io::Result<()> {
-        let startup = Arc::new(startup::TrustStartup::new(Arc::clone(&self.keys)));
+        let startup = Arc::new(startup::TrustStartup::new(
+            Arc::clone(&self.keys),
+            Arc::clone(&self.connections),
+        ));
+        let cancel = Arc::new(DefaultCancelHandler::new(Arc::clone(&self.connections)));
         let mut connection = Connection::new(session);
         match subscribe::HangupWatch::new(&socket) {
             Ok(watch) => connection = connection.with_hangup_watch(watch),
@@ -67,6 +75,6 @@ impl Endpoint {
             Err(error) => tracing::warn!(%error, "cannot watch the client's socket for a hang-up"),
         }
         let connection = Arc::new(connection);
-        socket::process_socket(socket, startup, connection).await
+        socket::process_socket(socket, startup, connection, cancel).await
     }
 }

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use futures::SinkExt;
-use pgwire::api::{ClientInfo, NoopHandler, PgWireConnectionState};
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::{ClientInfo, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, SEVERITY_ERROR, SEVERITY_FATAL};
 use pgwire::messages::{DecodeContext, PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{MaybeTls, PgWireMessageServerCodec, process_error, process_message};
@@ -48,6 +49,7 @@ pub async fn process_socket(
     tcp: TcpStream,
     startup: Arc<TrustStartup>,
     connection: Arc<Connection>,
+    cancel: Arc<DefaultCancelHandler>,
 ) -> io::Result<()> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     let negotiated = tokio::time::timeout_at(
@@ -64,7 +66,6 @@ pub async fn process_socket(
     };
     // Bytes pgwire read while negotiating belong to the first message.
     let mut input = std::mem::take(socket.read_buffer_mut());
-    let cancel = Arc::new(NoopHandler);
 
     loop {
         socket.flush().await?;

@@ -17,8 +17,8 @@ use pgwire::api::auth::{
     StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::{
-    ClientInfo, METADATA_APPLICATION_NAME, METADATA_USER, PgWireConnectionState,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
+    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, METADATA_APPLICATION_NAME,
+    METADATA_USER, PgWireConnectionState, PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
@@ -37,11 +37,17 @@ const DEFAULT_USER: &str = "vigil";
 pub struct TrustStartup {
     /// Shared by all connections, so process ids are unique within the server.
     keys: Arc<RandomPidSecretKeyGenerator>,
+    /// Where the connection registers its process id and secret key for cancel
+    /// requests.
+    connections: Arc<ConnectionManager>,
 }
 
 impl TrustStartup {
-    pub fn new(keys: Arc<RandomPidSecretKeyGenerator>) -> Self {
-        TrustStartup { keys }
+    pub fn new(
+        keys: Arc<RandomPidSecretKeyGenerator>,
+        connections: Arc<ConnectionManager>,
+    ) -> Self {
+        TrustStartup { keys, connections }
     }
 }
 
@@ -97,6 +103,13 @@ impl StartupHandler for TrustStartup {
         save_startup_parameters_to_metadata(client, &startup);
         let (pid, secret_key) = self.keys.generate(client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
+        // pgwire races each statement against this handle's cancel signal (57014);
+        // the guard unregisters the connection when it closes.
+        let (handle, guard) = self.connections.register(pid, secret_key.clone());
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle);
+        client.session_extensions().insert::<ConnectionGuard>(guard);
 
         client
             .feed(PgWireBackendMessage::Authentication(Authentication::Ok))

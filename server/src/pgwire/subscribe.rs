@@ -19,11 +19,9 @@
 //! disconnects would only be noticed at the next write; [`HangupWatch`] notices it at
 //! once, and the subscription (and its dataflow) is dropped with the statement.
 //!
-//! Closing the connection is how a client stops a SUBSCRIBE. Cancel requests
-//! (`pg_cancel_backend`, Ctrl-C in psql) are not acted on yet: the endpoint installs no
-//! cancel handler. pgwire races each statement against its cancel receiver, so once
-//! one is installed this stream ends with 57014 and drops the subscription with no
-//! change here.
+//! A client stops a SUBSCRIBE by closing the connection or with a cancel request
+//! (Ctrl-C in psql): pgwire races each statement against the connection's cancel
+//! signal, so the stream ends with 57014 and the subscription is dropped.
 
 use std::fmt::Debug;
 use std::io;

@@ -460,6 +460,9 @@ pub struct PgSnapshot {
     user: Vec<Relation>,
     pub(crate) comments: Comments,
     pub(crate) settings: Settings,
+    /// The clock's reading (ms since the Unix epoch) when the statement started:
+    /// what `now()` returns, in the statement and in the views it reads.
+    pub(crate) now_ms: u64,
 }
 
 /// The relations of pg_catalog and information_schema: the same for every
@@ -574,7 +577,14 @@ impl PgSnapshot {
             user,
             comments,
             settings,
+            now_ms: 0,
         }
+    }
+
+    /// The snapshot of a statement that started at `now_ms` on the clock.
+    pub fn at(mut self, now_ms: u64) -> PgSnapshot {
+        self.now_ms = now_ms;
+        self
     }
 
     /// Every relation: user relations, then system ones.
