@@ -218,7 +218,7 @@ start_target() {
     fi
     local port
     port="$(free_port)"
-    "$target/debug/vigil" serve --listen "127.0.0.1:$port" --data-dir "$work/$db" --workers 1 \
+    "$target/debug/vigil" serve --listen "127.0.0.1:$port" --data-dir "$work/$db" --workers 1 --no-builtin-views \
         >"$work/$db.log" 2>&1 </dev/null &
     vigil_pid=$!
     if ! wait_for_port "$port" "$vigil_pid"; then

@@ -126,6 +126,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
         http_listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("data"),
         workers: settings.workers,
+        builtin_views: false,
         ..Config::default()
     };
     let server = Server::bind(&config).await?;

@@ -13,6 +13,7 @@
 //! clock_start = "2026-01-05 09:00:00+00" # where a manual clock starts on a new data directory
 //! webhook_timeout = "10s"                # per attempt of a webhook sink's delivery
 //! webhook_attempts = 10                  # attempts before a change goes to vigil_sink_errors
+//! builtin_views = true                   # install the domain's sources and views (vigil_views)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -62,6 +63,9 @@ pub struct Config {
     pub webhook_timeout: Duration,
     /// Attempts of a webhook delivery before the change is given up on.
     pub webhook_attempts: u32,
+    /// Whether starting installs the built-in sources and views (`vigil_views`)
+    /// that the data directory lacks. Tests that need an empty catalog turn it off.
+    pub builtin_views: bool,
 }
 
 /// How long one webhook delivery attempt may take unless told otherwise.
@@ -80,6 +84,7 @@ impl Default for Config {
             clock: ClockMode::Wall,
             webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
             webhook_attempts: DEFAULT_WEBHOOK_ATTEMPTS,
+            builtin_views: true,
         }
     }
 }
@@ -103,6 +108,7 @@ pub struct ConfigLayer {
     pub clock_start: Option<String>,
     pub webhook_timeout: Option<String>,
     pub webhook_attempts: Option<u32>,
+    pub builtin_views: Option<bool>,
 }
 
 impl ConfigLayer {
@@ -135,6 +141,7 @@ impl ConfigLayer {
             clock_start: overrides.clock_start.or(self.clock_start),
             webhook_timeout: overrides.webhook_timeout.or(self.webhook_timeout),
             webhook_attempts: overrides.webhook_attempts.or(self.webhook_attempts),
+            builtin_views: overrides.builtin_views.or(self.builtin_views),
         }
     }
 
@@ -190,6 +197,7 @@ impl ConfigLayer {
             clock,
             webhook_timeout,
             webhook_attempts,
+            builtin_views: self.builtin_views.unwrap_or(defaults.builtin_views),
         })
     }
 }
@@ -301,6 +309,16 @@ mod tests {
         assert_eq!(config, Config::default());
         assert_eq!(config.http_listen, "127.0.0.1:6876");
         assert_eq!(config.kafka, None, "the change log is embedded by default");
+    }
+
+    #[test]
+    fn builtin_views_are_installed_unless_turned_off() {
+        assert!(Config::default().builtin_views);
+        let config = ConfigLayer::parse("builtin_views = false")
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert!(!config.builtin_views);
     }
 
     #[test]

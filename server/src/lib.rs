@@ -8,7 +8,8 @@
 //!     ▼
 //!  Server::bind ── binds the pgwire and HTTP listeners,
 //!     │            opens the change log (embedded in the data directory, or Kafka),
-//!     │            opens the Coordinator (catalog, storage, dataflow workers) over it
+//!     │            opens the Coordinator (catalog, storage, dataflow workers) over it,
+//!     │            installs the built-in sources and views (vigil_views) if missing
 //!     ▼
 //!  Server::run ─┬─ pgwire accept loop: one task per connection, one Session per task
 //!               │    socket ▸ pgwire::Endpoint ▸ vigil_sql::Session ▸ engine
@@ -82,6 +83,8 @@ pub enum ServerError {
     ChangeLog { dir: PathBuf, source: LogError },
     #[error("cannot connect to the kafka brokers {brokers}")]
     Kafka { brokers: String, source: LogError },
+    #[error("cannot install the built-in sources and views")]
+    BuiltinViews { source: vigil_views::InstallError },
     #[error("the server was shut down while starting")]
     Interrupted,
 }
@@ -122,6 +125,17 @@ impl Server {
                 source,
             })?;
         coordinator.set_sink_check(crate::sinks::runtime::sink_check());
+        if config.builtin_views {
+            // Idempotent: on a data directory that has them, nothing is created.
+            let installed = vigil_views::install(&coordinator)
+                .await
+                .map_err(|source| ServerError::BuiltinViews { source })?;
+            tracing::info!(
+                created = installed.created.len(),
+                present = installed.present.len(),
+                "built-in sources and views"
+            );
+        }
         let webhook_policy = crate::sinks::webhook::RetryPolicy {
             timeout: config.webhook_timeout,
             max_attempts: config.webhook_attempts,

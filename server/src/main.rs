@@ -75,8 +75,11 @@ struct ServeArgs {
     /// Webhook delivery attempts before a change goes to vigil_sink_errors [default: 10]
     #[arg(long, value_name = "N")]
     webhook_attempts: Option<u32>,
+    /// Do not install the built-in sources and views on start (an empty catalog)
+    #[arg(long)]
+    no_builtin_views: bool,
     /// TOML file with the keys `listen`, `http_listen`, `data_dir`, `workers`, `kafka`,
-    /// `clock`, `clock_start`, `webhook_timeout`, `webhook_attempts`
+    /// `clock`, `clock_start`, `webhook_timeout`, `webhook_attempts`, `builtin_views`
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -98,6 +101,7 @@ impl ServeArgs {
             clock_start: self.clock_start,
             webhook_timeout: self.webhook_timeout,
             webhook_attempts: self.webhook_attempts,
+            builtin_views: self.no_builtin_views.then_some(false),
         };
         Ok(file.overridden_by(flags).resolve()?)
     }

@@ -44,6 +44,7 @@ impl TestServer {
             http_listen: "127.0.0.1:0".into(),
             data_dir: data_dir.path().join("data"),
             workers: 1,
+            builtin_views: false,
             ..Config::default()
         };
         let server = Server::bind(&config)

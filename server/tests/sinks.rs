@@ -104,6 +104,7 @@ impl TestServer {
             },
             webhook_timeout: Duration::from_millis(300),
             webhook_attempts: 5,
+            builtin_views: false,
             ..Config::default()
         };
         let server = Server::bind(&config)

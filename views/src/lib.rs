@@ -1,7 +1,49 @@
-//! Vigil's domain, written as SQL: the canonical source definitions, the built-in
-//! views (velocity, compliance, blocked aging, CRDC readiness, …) as `.sql` files,
-//! and YAML rule packs compiled to SQL views (see `shared/design/domain.md`).
+//! Vigil's domains, written as SQL: the canonical source definitions, the built-in
+//! views as `.sql` files and YAML rule packs compiled to SQL views (see
+//! `shared/design/domain.md`). Anything the product computes is a view an analyst
+//! can read with `SHOW CREATE VIEW`, explain with `EXPLAIN MATERIALIZED VIEW` and
+//! copy; this crate holds no logic of its own beyond compiling rule packs and
+//! installing the statements.
 //!
-//! The crate holds no views yet: the SQL foundation they run on (`vigil-sql`) comes
-//! first. When they land, each view is plain SQL that an analyst can read with
-//! `SHOW CREATE VIEW`, and the crate only installs them into a fresh data directory.
+//! ```text
+//!  sql/engineering/sources.sql ─────────────────────────▶ CREATE SOURCE … (topics eng.*)
+//!  rules/engineering.yaml ─▶ rules::compile ─▶ rule_wi_001 … rule_pr_003 ─▶ validation_results
+//!  sql/engineering/*.sql ───────────────────────────────▶ board_compliance, sprint_velocity, …
+//!                                   install(coordinator): each statement through a Session,
+//!                                   in dependency order, every one IF NOT EXISTS
+//! ```
+//!
+//! - [`rules`]: the rule-pack format ([`rules::RulePack`]) and its compiler: one
+//!   materialized view per rule with the columns of `validation_results` (tenant,
+//!   domain, rule id and version, severity, category, entity type and id, scope,
+//!   message, remediation, lineage), the results view as their union, and a plain
+//!   view listing the rules.
+//! - [`install`]: the built-ins of each domain ([`engineering`]) and [`install()`],
+//!   which the server runs on every start; it is idempotent, so a restart creates
+//!   nothing and an analyst's own relation of the same name is left alone.
+//!
+//! The engineering views (`ENGINEERING_VIEWS`):
+//!
+//! | view | grain |
+//! | --- | --- |
+//! | `validation_results` | failing (rule, entity) |
+//! | `board_compliance` | board: items in scope, compliant items, fill rates |
+//! | `blocked_items` | blocked, not-done item, with an age bucket that moves with time |
+//! | `blocked_sla_breaches` | blocked item past its board's SLA, with `due_at` |
+//! | `sprint_velocity` | sprint: committed, completed, carried over |
+//! | `defect_density` | sprint: bugs per 10 points and per 1,000 changed lines |
+//! | `weekly_throughput` | board × ISO week of done_at |
+//! | `person_cycle_time` | assignee × board, last 90 days |
+//! | `pr_flow` | repository × ISO week of merged_at |
+//!
+//! Every join matches `tenant_id`, so one installation serves many tenants. Times
+//! in views are temporal filters on the engine's clock (`now()` in WHERE), so
+//! aging buckets, SLA breaches and 90-day windows move without new input.
+
+pub mod install;
+pub mod rules;
+
+pub use install::{
+    Builtin, ENGINEERING_RULES, ENGINEERING_SOURCES, ENGINEERING_VIEWS, InstallError, Installed,
+    ObjectKind, engineering, install,
+};

@@ -124,6 +124,8 @@ impl VigilServer {
             .arg(dir.join("data"))
             .arg("--workers")
             .arg(workers.to_string())
+            // Tests start from an empty catalog.
+            .arg("--no-builtin-views")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
