@@ -1,8 +1,44 @@
-//! Source connectors: clients for Jira, ClickUp, Azure Boards, GitHub, PowerSchool,
-//! Infinite Campus and CSV that fetch, page, back off, normalize into canonical
-//! records and publish change events to the change log (Kafka or the embedded log).
+//! Source connectors: they pull work data from source APIs, keep the raw payloads,
+//! map them to canonical records and publish change events to the change log
+//! (Kafka or the embedded log). They know the change log and the canonical model,
+//! never the engine.
 //!
-//! Each source will be a folder with three parts kept apart: transport (HTTP with
-//! paging and rate limits), format (the source's JSON shape) and mapping (JSON to
-//! canonical record). The crate is empty until the change log and sources exist in
-//! the engine; it knows the change log and the canonical model, never the engine.
+//! ```text
+//!  config (TOML) ─▶ Connector (one per source) ──fetch──▶ http::HttpClient ──▶ source API
+//!                        │                                 retries, backoff, rate limits, ETags
+//!                        ▼
+//!  run::run_once(connector, scope, log)
+//!     cursor ◀── connector.cursors        raw payloads ──▶ raw.{source}
+//!     rows   ──▶ eng.pull_requests, …     runs         ──▶ eng.connector_runs
+//! ```
+//!
+//! - [`http`]: the one HTTP client every source uses (timeouts, jittered backoff,
+//!   `Retry-After` and `X-RateLimit-*`, conditional GETs, `Link` paging).
+//! - [`run`]: the [`run::Connector`] trait and [`run::run_once`], which reads the
+//!   scope's cursor, lets the connector fetch from it (minus an overlap), keeps raw
+//!   payloads, publishes canonical records with tenant and lineage, records the run
+//!   in `eng.connector_runs`, and moves the cursor only once everything is published.
+//! - [`config`]: connector config files, checked up front.
+//! - one folder per source, each with the same three parts kept apart: transport
+//!   (endpoints and paging), format (the source's JSON shape) and mapping (JSON to
+//!   canonical record). [`github`] was the first, [`jira`] (boards, issues with their
+//!   changelogs, sprints) the second; ClickUp and Azure Boards follow on the same
+//!   framework.
+
+pub mod config;
+pub mod github;
+pub mod http;
+pub mod jira;
+pub mod run;
+
+pub use config::{
+    BoardKind, CommonConfig, ConfigError, GitHubConfig, JiraBoard, JiraConfig, JiraMapping, Repo,
+    Secret, StatusCategory,
+};
+pub use github::GitHubConnector;
+pub use http::{HttpClient, HttpError, HttpStats, RetryPolicy};
+pub use jira::JiraConnector;
+pub use run::{
+    CanonicalRecord, Connector, Cursor, RawRef, Relation, Run, RunError, RunReport, RunSettings,
+    RunStatus, run_once,
+};
