@@ -980,3 +980,35 @@ async fn show_and_explain_describe_their_columns() -> anyhow::Result<()> {
     drop(client);
     server.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_startup_user_database_and_application_are_the_sessions() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut config = server.client_config();
+    config
+        .user("analyst")
+        .dbname("district")
+        .application_name("grafana");
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(connection);
+    let rows = text_rows(
+        &client,
+        "SELECT current_user, session_user, current_database(), current_setting('application_name')",
+    )
+    .await?;
+    let expected = ["analyst", "analyst", "district", "grafana"].map(|v| Some(v.to_string()));
+    assert_eq!(rows, [expected.to_vec()]);
+    // pg_roles and pg_database agree with the functions.
+    let rows = text_rows(
+        &client,
+        "SELECT (SELECT count(*) FROM pg_roles WHERE rolname = current_user) AS roles, \
+         (SELECT count(*) FROM pg_database WHERE datname = current_database()) AS databases",
+    )
+    .await?;
+    assert_eq!(rows, [vec![Some("1".to_string()), Some("1".to_string())]]);
+    // Over the extended protocol too.
+    let user: String = client.query_one("SELECT current_user", &[]).await?.get(0);
+    assert_eq!(user, "analyst");
+    drop(client);
+    server.stop().await
+}

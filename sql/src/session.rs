@@ -204,6 +204,21 @@ pub struct Prepared {
 }
 
 impl Session {
+    /// Takes the user, database and application name the client gave at startup, so
+    /// `current_user`, `current_database()` and `SHOW application_name` report them.
+    /// Empty values leave the defaults.
+    pub fn set_startup_parameters(&mut self, user: &str, database: &str, application_name: &str) {
+        for (name, value) in [
+            ("session_authorization", user),
+            ("database", database),
+            ("application_name", application_name),
+        ] {
+            if !value.is_empty() {
+                self.vars.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
     /// Runs every statement of a simple-protocol query string, in order, stopping at the
     /// first error (whose result is the last element).
     pub async fn execute_batch(&mut self, sql: &str) -> Vec<Result<ExecuteResponse, SqlError>> {

@@ -29,7 +29,10 @@ use pgwire::api::query::{
 use pgwire::api::results::{CopyResponse, FieldFormat, FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
-use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, DEFAULT_NAME, METADATA_APPLICATION_NAME, METADATA_DATABASE,
+    METADATA_USER, Type,
+};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
@@ -57,6 +60,28 @@ pub const COPY_LIMIT: usize = 1 << 30;
 struct ConnectionState {
     session: Session,
     copy: Option<CopyIn>,
+    /// Whether the session has the client's startup parameters.
+    started: bool,
+}
+
+/// Locks the connection's state; the first time, gives the session the user,
+/// database and application name the client sent at startup.
+async fn lock_for<'s>(
+    state: &'s Mutex<ConnectionState>,
+    client: &(impl ClientInfo + ?Sized),
+) -> tokio::sync::MutexGuard<'s, ConnectionState> {
+    let mut state = state.lock().await;
+    if !state.started {
+        state.started = true;
+        let metadata = client.metadata();
+        let get = |key: &str| metadata.get(key).map_or("", String::as_str);
+        state.session.set_startup_parameters(
+            get(METADATA_USER),
+            get(METADATA_DATABASE),
+            get(METADATA_APPLICATION_NAME),
+        );
+    }
+    state
 }
 
 /// A `COPY … FROM STDIN` waiting for its data.
@@ -96,6 +121,7 @@ impl Connection {
         let state = Arc::new(Mutex::new(ConnectionState {
             session,
             copy: None,
+            started: false,
         }));
         let parser = Arc::new(StatementParser {
             state: Arc::clone(&state),
@@ -236,7 +262,7 @@ impl SimpleQueryHandler for Connection {
             return Ok(vec![Response::EmptyQuery]);
         }
         tracing::debug!(query, "simple query");
-        let mut state = self.state.lock().await;
+        let mut state = lock_for(&self.state, client).await;
         let results = match guarded(state.session.execute_batch(query)).await {
             Ok(results) => results,
             Err(panic) => return Ok(vec![error_response(&panic)]),
@@ -293,7 +319,12 @@ pub struct StatementParser {
 }
 
 impl StatementParser {
-    async fn prepare(&self, sql: &str, declared: &[Option<Type>]) -> Result<Statement, WireError> {
+    async fn prepare(
+        &self,
+        client: &(impl ClientInfo + ?Sized),
+        sql: &str,
+        declared: &[Option<Type>],
+    ) -> Result<Statement, WireError> {
         let declared_oids: Vec<Option<u32>> = declared
             .iter()
             .map(|ty| {
@@ -306,7 +337,7 @@ impl StatementParser {
             .iter()
             .map(|oid| oid.and_then(scalar_type_for_param_oid))
             .collect();
-        let mut state = self.state.lock().await;
+        let mut state = lock_for(&self.state, client).await;
         let prepared = guarded(state.session.prepare(sql, &hints)).await??;
         let param_oids = prepared
             .param_types
@@ -333,7 +364,7 @@ impl QueryParser for StatementParser {
 
     async fn parse_sql<C>(
         &self,
-        _client: &C,
+        client: &C,
         sql: &str,
         types: &[Option<Type>],
     ) -> PgWireResult<Option<Statement>>
@@ -344,7 +375,7 @@ impl QueryParser for StatementParser {
             return Ok(None);
         }
         tracing::debug!(sql, "parse");
-        Ok(Some(self.prepare(sql, types).await?))
+        Ok(Some(self.prepare(client, sql, types).await?))
     }
 
     fn get_parameter_types(&self, stmt: &Statement) -> PgWireResult<Vec<Type>> {
@@ -499,7 +530,7 @@ impl ExtendedQueryHandler for Connection {
         let params = decode_params(portal)?;
         let prepared = &portal.statement.statement.prepared;
         tracing::debug!(sql = %prepared.sql, "execute");
-        let mut state = self.state.lock().await;
+        let mut state = lock_for(&self.state, client).await;
         let response = guarded(state.session.execute_prepared(prepared, params))
             .await?
             .map_err(WireError::from)?;
