@@ -506,6 +506,191 @@ impl JiraConfig {
     }
 }
 
+/// One Azure Boards project and the team whose iterations are its sprints: a scope
+/// of the Azure connector, named by the project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureProject {
+    pub project: String,
+    pub team: String,
+    pub kind: BoardKind,
+    pub blocked_sla_hours: u32,
+}
+
+/// The Azure Boards connector's config. `common.base_url` is the organization
+/// (`https://dev.azure.com/fabrikam`); the token is a personal access token.
+#[derive(Clone, Debug)]
+pub struct AzureConfig {
+    pub common: CommonConfig,
+    pub projects: Vec<AzureProject>,
+    /// Ids per `workitemsbatch` request: Azure allows at most 200.
+    pub batch_size: usize,
+    /// Ids a WIQL query returns at most (Azure's cap is 20,000); a full answer means
+    /// the window is split.
+    pub wiql_limit: usize,
+    /// Revisions per page of the revisions API.
+    pub revisions_page: u32,
+    /// Overrides the default state categories per state name.
+    pub status_categories: BTreeMap<String, StatusCategory>,
+    pub blocked_states: Vec<String>,
+    pub blocked_tags: Vec<String>,
+}
+
+/// The Azure config file.
+///
+/// ```toml
+/// tenant_id = "acme"
+/// base_url = "https://dev.azure.com/fabrikam"
+/// token_env = "AZURE_DEVOPS_PAT"
+/// batch_size = 200                # ids per workitemsbatch (at most 200)
+/// blocked_states = ["Blocked"]
+/// blocked_tags = ["blocked"]
+///
+/// [status_categories]
+/// "Ready for Test" = "in_progress"
+///
+/// [[projects]]
+/// project = "Fabrikam"
+/// team = "Fabrikam Team"
+/// kind = "scrum"
+/// ```
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AzureFile {
+    tenant_id: String,
+    base_url: String,
+    token: Option<String>,
+    token_env: Option<String>,
+    overlap: Option<String>,
+    mapping_version: Option<i64>,
+    batch_size: Option<usize>,
+    wiql_limit: Option<usize>,
+    revisions_page: Option<u32>,
+    #[serde(default)]
+    status_categories: BTreeMap<String, StatusCategory>,
+    #[serde(default)]
+    blocked_states: Vec<String>,
+    #[serde(default)]
+    blocked_tags: Vec<String>,
+    projects: Vec<AzureProjectFile>,
+    http: Option<HttpFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AzureProjectFile {
+    project: String,
+    team: Option<String>,
+    kind: Option<BoardKind>,
+    blocked_sla_hours: Option<u32>,
+}
+
+impl AzureConfig {
+    /// Reads and checks the config file at `path`, taking `token_env` from the
+    /// process environment.
+    pub fn load(path: &Path) -> Result<AzureConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        AzureConfig::parse(&path.display().to_string(), &text, |name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// Checks config `text`; `origin` names it in errors and `env` looks up
+    /// `token_env`.
+    pub fn parse(
+        origin: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<AzureConfig, ConfigError> {
+        let file: AzureFile = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        let invalid = |field, reason: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            field,
+            reason,
+        };
+        let common = common(
+            origin,
+            CommonFields {
+                tenant_id: file.tenant_id,
+                base_url: file.base_url,
+                token: file.token,
+                token_env: file.token_env,
+                overlap: file.overlap,
+                mapping_version: file.mapping_version,
+                http: file.http.unwrap_or_default(),
+            },
+            env,
+        )?;
+        let batch_size = file.batch_size.unwrap_or(200);
+        if !(1..=200).contains(&batch_size) {
+            return Err(invalid(
+                "batch_size",
+                format!("{batch_size} is outside 1 to 200, what azure devops allows"),
+            ));
+        }
+        let wiql_limit = file.wiql_limit.unwrap_or(20_000);
+        if !(1..=20_000).contains(&wiql_limit) {
+            return Err(invalid(
+                "wiql_limit",
+                format!("{wiql_limit} is outside 1 to 20000, what azure devops allows"),
+            ));
+        }
+        let revisions_page = file.revisions_page.unwrap_or(200);
+        if revisions_page == 0 {
+            return Err(invalid("revisions_page", "must be at least 1".into()));
+        }
+        if file.projects.is_empty() {
+            return Err(invalid("projects", "list at least one project".into()));
+        }
+        let mut projects: Vec<AzureProject> = Vec::with_capacity(file.projects.len());
+        for project in file.projects {
+            if project.project.trim().is_empty() {
+                return Err(invalid("projects.project", "must not be empty".into()));
+            }
+            if projects
+                .iter()
+                .any(|known| known.project == project.project)
+            {
+                return Err(invalid(
+                    "projects",
+                    format!("project {:?} is listed twice", project.project),
+                ));
+            }
+            // Azure names a project's default team after the project.
+            let team = project
+                .team
+                .unwrap_or_else(|| format!("{} Team", project.project));
+            projects.push(AzureProject {
+                project: project.project,
+                team,
+                kind: project.kind.unwrap_or(BoardKind::Scrum),
+                blocked_sla_hours: project
+                    .blocked_sla_hours
+                    .unwrap_or(DEFAULT_BLOCKED_SLA_HOURS),
+            });
+        }
+        Ok(AzureConfig {
+            common,
+            projects,
+            batch_size,
+            wiql_limit,
+            revisions_page,
+            status_categories: file.status_categories,
+            blocked_states: file.blocked_states,
+            blocked_tags: file.blocked_tags,
+        })
+    }
+
+    pub fn project(&self, name: &str) -> Option<&AzureProject> {
+        self.projects.iter().find(|project| project.project == name)
+    }
+}
+
 /// The shared fields as a file spells them.
 struct CommonFields {
     tenant_id: String,
@@ -602,6 +787,194 @@ fn common(
         mapping_version: fields.mapping_version.unwrap_or(1),
         http,
     })
+}
+
+/// One ClickUp space: a scope of the ClickUp connector and one canonical board.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClickUpSpace {
+    pub id: String,
+    /// The folder whose lists are this space's sprints; none for a kanban space.
+    pub sprint_folder: Option<String>,
+    pub kind: BoardKind,
+    pub blocked_sla_hours: u32,
+}
+
+/// How a ClickUp team's fields and statuses mean canonical things.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClickUpMapping {
+    /// A number custom field holding story points; ClickUp's own `points` when unset.
+    pub story_points_field: Option<String>,
+    /// A date custom field holding when work started: ClickUp keeps no status
+    /// history in the task list, so without it `started_at` stays NULL.
+    pub started_field: Option<String>,
+    /// Overrides the category of ClickUp's status `type` per status name.
+    pub status_categories: BTreeMap<String, StatusCategory>,
+    pub blocked_statuses: Vec<String>,
+    pub blocked_tags: Vec<String>,
+}
+
+/// The ClickUp v2 connector's config.
+///
+/// ```toml
+/// tenant_id = "acme"
+/// base_url = "https://api.clickup.com"
+/// token_env = "CLICKUP_TOKEN"       # a personal token, sent as `Authorization: pk_…`
+/// team_id = "9001"                  # the workspace
+/// story_points_field = "…"          # a custom field id; ClickUp's `points` when unset
+/// started_field = "…"               # a date custom field id for started_at
+/// blocked_statuses = ["blocked"]
+/// blocked_tags = ["blocked"]
+///
+/// [status_categories]
+/// "ready to ship" = "done"
+///
+/// [[spaces]]
+/// id = "801"
+/// sprint_folder = "7001"            # lists in this folder are sprints
+/// kind = "scrum"                    # scrum with a sprint folder, else kanban
+/// blocked_sla_hours = 48
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClickUpConfig {
+    pub common: CommonConfig,
+    pub team_id: String,
+    pub mapping: ClickUpMapping,
+    pub spaces: Vec<ClickUpSpace>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClickUpFile {
+    tenant_id: String,
+    base_url: Option<String>,
+    token: Option<String>,
+    token_env: Option<String>,
+    team_id: String,
+    overlap: Option<String>,
+    mapping_version: Option<i64>,
+    story_points_field: Option<String>,
+    started_field: Option<String>,
+    #[serde(default)]
+    status_categories: BTreeMap<String, StatusCategory>,
+    #[serde(default)]
+    blocked_statuses: Vec<String>,
+    #[serde(default)]
+    blocked_tags: Vec<String>,
+    spaces: Vec<ClickUpSpaceFile>,
+    http: Option<HttpFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClickUpSpaceFile {
+    id: String,
+    sprint_folder: Option<String>,
+    kind: Option<BoardKind>,
+    blocked_sla_hours: Option<u32>,
+}
+
+impl ClickUpConfig {
+    /// Reads and checks the config file at `path`, taking `token_env` from the
+    /// process environment.
+    pub fn load(path: &Path) -> Result<ClickUpConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        ClickUpConfig::parse(&path.display().to_string(), &text, |name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// Checks config `text`; `origin` names it in errors and `env` looks up
+    /// `token_env`.
+    pub fn parse(
+        origin: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ClickUpConfig, ConfigError> {
+        let file: ClickUpFile = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        let invalid = |field, reason: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            field,
+            reason,
+        };
+        let common = common(
+            origin,
+            CommonFields {
+                tenant_id: file.tenant_id,
+                base_url: file
+                    .base_url
+                    .unwrap_or_else(|| "https://api.clickup.com".to_owned()),
+                token: file.token,
+                token_env: file.token_env,
+                overlap: file.overlap,
+                mapping_version: file.mapping_version,
+                http: file.http.unwrap_or_default(),
+            },
+            env,
+        )?;
+        let id_like = |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric());
+        if !id_like(&file.team_id) {
+            return Err(invalid(
+                "team_id",
+                format!("{:?} is not a clickup team id", file.team_id),
+            ));
+        }
+        if file.spaces.is_empty() {
+            return Err(invalid("spaces", "list at least one space".into()));
+        }
+        let mut spaces: Vec<ClickUpSpace> = Vec::with_capacity(file.spaces.len());
+        for space in file.spaces {
+            if !id_like(&space.id) {
+                return Err(invalid(
+                    "spaces.id",
+                    format!("{:?} is not a clickup space id", space.id),
+                ));
+            }
+            if spaces.iter().any(|known| known.id == space.id) {
+                return Err(invalid(
+                    "spaces",
+                    format!("space {} is listed twice", space.id),
+                ));
+            }
+            if let Some(folder) = space.sprint_folder.as_deref().filter(|f| !id_like(f)) {
+                return Err(invalid(
+                    "spaces.sprint_folder",
+                    format!("{folder:?} is not a clickup folder id"),
+                ));
+            }
+            let kind = space.kind.unwrap_or(match space.sprint_folder {
+                Some(_) => BoardKind::Scrum,
+                None => BoardKind::Kanban,
+            });
+            spaces.push(ClickUpSpace {
+                id: space.id,
+                sprint_folder: space.sprint_folder,
+                kind,
+                blocked_sla_hours: space.blocked_sla_hours.unwrap_or(DEFAULT_BLOCKED_SLA_HOURS),
+            });
+        }
+        Ok(ClickUpConfig {
+            common,
+            team_id: file.team_id,
+            mapping: ClickUpMapping {
+                story_points_field: file.story_points_field,
+                started_field: file.started_field,
+                status_categories: file.status_categories,
+                blocked_statuses: file.blocked_statuses,
+                blocked_tags: file.blocked_tags,
+            },
+            spaces,
+        })
+    }
+
+    pub fn space(&self, id: &str) -> Option<&ClickUpSpace> {
+        self.spaces.iter().find(|space| space.id == id)
+    }
 }
 
 #[cfg(test)]

@@ -22,19 +22,25 @@
 //! - one folder per source, each with the same three parts kept apart: transport
 //!   (endpoints and paging), format (the source's JSON shape) and mapping (JSON to
 //!   canonical record). [`github`] was the first, [`jira`] (boards, issues with their
-//!   changelogs, sprints) the second; ClickUp and Azure Boards follow on the same
-//!   framework.
+//!   changelogs, sprints) the second, [`azure`] (WIQL, batches, revisions, team
+//!   iterations) the third, [`clickup`] (tasks paged by `page`, sprint-folder lists
+//!   as sprints) the fourth.
 
+pub mod azure;
+pub mod clickup;
 pub mod config;
 pub mod github;
 pub mod http;
 pub mod jira;
 pub mod run;
 
+pub use azure::AzureConnector;
+pub use clickup::ClickUpConnector;
 pub use config::{
-    BoardKind, CommonConfig, ConfigError, GitHubConfig, JiraBoard, JiraConfig, JiraMapping, Repo,
-    Secret, StatusCategory,
+    AzureConfig, AzureProject, BoardKind, CommonConfig, ConfigError, GitHubConfig, JiraBoard,
+    JiraConfig, JiraMapping, Repo, Secret, StatusCategory,
 };
+pub use config::{ClickUpConfig, ClickUpMapping, ClickUpSpace};
 pub use github::GitHubConnector;
 pub use http::{HttpClient, HttpError, HttpStats, RetryPolicy};
 pub use jira::JiraConnector;
