@@ -8,7 +8,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName};
 use serde_json::{Value, json};
 
 use crate::config::AzureConfig;
-use crate::http::{Fetched, HttpClient, HttpError, HttpStats};
+use crate::http::{Fetched, HttpClient, HttpError, HttpStats, basic_auth};
 use crate::run::RunError;
 
 pub const API_VERSION: &str = "7.1";
@@ -25,8 +25,8 @@ pub fn client(config: &AzureConfig) -> Result<HttpClient, HttpError> {
         .token
         .iter()
         .map(|token| {
-            let basic = base64(format!(":{}", token.expose()).as_bytes());
-            (AUTHORIZATION, format!("Basic {basic}"))
+            // A personal access token goes with an empty user name.
+            (AUTHORIZATION, basic_auth("", token.expose()))
         })
         .collect();
     HttpClient::new(
@@ -159,35 +159,9 @@ fn value_array(fetched: &Fetched) -> Result<Vec<Value>, RunError> {
     }
 }
 
-/// Standard base64 with padding, for the basic auth header.
-// TODO(connectors): the Jira transport has the same helper; it belongs in `http`.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let at = |i: usize| chunk.get(i).copied().map_or(0, u32::from);
-        let n = (at(0) << 16) | (at(1) << 8) | at(2);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let index = usize::try_from((n >> (18 - 6 * i)) & 0x3f).unwrap_or(0);
-                out.push(char::from(ALPHABET[index]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_auth_is_base64_of_an_empty_user_and_the_token() {
-        assert_eq!(base64(b":pat"), "OnBhdA==");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn wiql_asks_from_since_in_utc() {

@@ -8,7 +8,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderName};
 use serde_json::{Value, json};
 
 use crate::config::JiraConfig;
-use crate::http::{Fetched, HttpClient, HttpError, HttpStats};
+use crate::http::{Fetched, HttpClient, HttpError, HttpStats, basic_auth};
 use crate::run::RunError;
 
 /// Histories per changelog page: Jira's largest.
@@ -27,10 +27,7 @@ pub fn client(config: &JiraConfig) -> Result<HttpClient, HttpError> {
         .iter()
         .map(|token| {
             let value = match &config.email {
-                Some(email) => format!(
-                    "Basic {}",
-                    base64(format!("{email}:{}", token.expose()).as_bytes())
-                ),
+                Some(email) => basic_auth(email, token.expose()),
                 None => format!("Bearer {}", token.expose()),
             };
             (AUTHORIZATION, value)
@@ -244,48 +241,9 @@ fn kind(value: Option<&Value>) -> &'static str {
     }
 }
 
-/// Standard base64 with padding, for the basic auth header (the one place it is
-/// needed does not warrant a dependency).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let index = usize::try_from((n >> (18 - 6 * i)) & 0x3f).unwrap_or(0);
-                out.push(char::from(ALPHABET[index]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648() {
-        for (input, output) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), output, "{input}");
-        }
-    }
 
     #[test]
     fn jql_writes_the_cursor_in_the_site_zone_rounded_down() {
