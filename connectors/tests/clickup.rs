@@ -7,6 +7,8 @@
 //! The server can be scripted per request key (`task?page=N` or the path): an error
 //! status with headers, or a broken body.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,10 +18,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use common::{keyed, latest, log, normal_key, sha256_hex, succeeded};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
-use vigil_changelog::{ChangeLog, EmbeddedLog, Offset, Partition};
+use vigil_changelog::ChangeLog;
 use vigil_connectors::run::{CURSORS_TOPIC, RunReport, RunStatus};
 use vigil_connectors::{ClickUpConfig, ClickUpConnector, run_once};
 
@@ -49,13 +51,6 @@ fn tasks() -> Vec<Value> {
         Value::Array(tasks) => tasks,
         other => panic!("tasks/9001.json is not an array: {other}"),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// A task's raw payload is the list element as serialized compactly.
@@ -268,82 +263,6 @@ fn connector(server: &Server) -> ClickUpConnector {
     ClickUpConnector::new(config).expect("connector")
 }
 
-struct Log {
-    log: EmbeddedLog,
-    _dir: tempfile::TempDir,
-}
-
-fn log() -> Log {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = EmbeddedLog::open(&dir.path().join("log")).expect("open");
-    Log { log, _dir: dir }
-}
-
-fn records(log: &dyn ChangeLog, topic: &str) -> Vec<(String, Option<String>)> {
-    let ends = log.end_offsets(topic).expect("end offsets");
-    let start: Vec<(Partition, Offset)> = (0..).zip(ends.iter().map(|_| 0)).collect();
-    let mut reader = log.reader(topic, &start).expect("reader");
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        reader.poll(1000, &mut out).expect("poll");
-        let caught_up = reader
-            .positions()
-            .iter()
-            .all(|&(p, position)| position >= ends[p as usize]);
-        if caught_up {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reading {topic} timed out"
-        );
-    }
-    let text = |bytes: Option<Vec<u8>>| bytes.map(|b| String::from_utf8(b).expect("utf8"));
-    out.into_iter()
-        .map(|r| (text(r.key).expect("keyed"), text(r.value)))
-        .collect()
-}
-
-fn normal_key(key: &str) -> String {
-    match serde_json::from_str::<BTreeMap<String, Value>>(key) {
-        Ok(columns) => serde_json::to_string(&columns).expect("key"),
-        Err(_) => key.to_owned(),
-    }
-}
-
-/// The latest JSON value per key; also checks no key appears twice.
-fn latest(log: &dyn ChangeLog, topic: &str) -> BTreeMap<String, Value> {
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut rows = BTreeMap::new();
-    for (key, value) in records(log, topic) {
-        let key = normal_key(&key);
-        *counts.entry(key.clone()).or_default() += 1;
-        match value {
-            Some(value) => rows.insert(key, serde_json::from_str(&value).expect("json")),
-            None => rows.remove(&key),
-        };
-    }
-    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        repeated.is_empty(),
-        "{topic} holds keys more than once: {repeated:?}"
-    );
-    rows
-}
-
-fn keyed(key_columns: &[&str], rows: Vec<Value>) -> BTreeMap<String, Value> {
-    rows.into_iter()
-        .map(|row| {
-            let key: BTreeMap<String, Value> = key_columns
-                .iter()
-                .map(|column| ((*column).to_owned(), row[*column].clone()))
-                .collect();
-            (serde_json::to_string(&key).unwrap(), row)
-        })
-        .collect()
-}
-
 fn with_lineage(columns: Value, source_record_id: &str, run_id: &str, sha: &str) -> Value {
     let Value::Object(mut row) = columns else {
         panic!("columns are an object");
@@ -402,15 +321,6 @@ fn assert_rows(topic: &str, actual: BTreeMap<String, Value>, expected: BTreeMap<
 
 fn cursor_of(log: &dyn ChangeLog) -> Option<Value> {
     latest(log, CURSORS_TOPIC).remove(&format!("clickup:acme:{SPACE}"))
-}
-
-fn succeeded(report: &RunReport) {
-    assert_eq!(
-        report.status,
-        RunStatus::Succeeded,
-        "run failed: {:?}",
-        report.error.as_ref().map(ToString::to_string)
-    );
 }
 
 // ---------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 //! The server can be scripted per path and page: an error status, extra headers, a
 //! broken body, or a change to the data after a page is served.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -17,8 +19,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
+use common::{log, records, sha256_hex, succeeded};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use vigil_changelog::{ChangeLog, EmbeddedLog, LogError, LogReader, Message, Offset, Partition};
 use vigil_connectors::run::{CURSORS_TOPIC, RunReport, RunStatus};
@@ -403,13 +405,6 @@ fn load_fixtures() -> Fixtures {
     Fixtures { lists, files }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// How the server answers one request instead of serving the fixtures.
 enum Reply {
     /// This status, these headers, an empty body.
@@ -675,44 +670,6 @@ fn connector(server: &Server) -> GitHubConnector {
     GitHubConnector::new(config).expect("connector")
 }
 
-struct Log {
-    log: EmbeddedLog,
-    _dir: tempfile::TempDir,
-}
-
-fn log() -> Log {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = EmbeddedLog::open(&dir.path().join("log")).expect("open");
-    Log { log, _dir: dir }
-}
-
-/// Every record of `topic`, as (key, value) text, in offset order.
-fn records(log: &dyn ChangeLog, topic: &str) -> Vec<(String, Option<String>)> {
-    let ends = log.end_offsets(topic).expect("end offsets");
-    let start: Vec<(Partition, Offset)> = (0..).zip(ends.iter().map(|_| 0)).collect();
-    let mut reader = log.reader(topic, &start).expect("reader");
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        reader.poll(1000, &mut out).expect("poll");
-        let caught_up = reader
-            .positions()
-            .iter()
-            .all(|&(p, position)| position >= ends[p as usize]);
-        if caught_up {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reading {topic} timed out"
-        );
-    }
-    let text = |bytes: Option<Vec<u8>>| bytes.map(|b| String::from_utf8(b).expect("utf8"));
-    out.into_iter()
-        .map(|r| (text(r.key).expect("keyed"), text(r.value)))
-        .collect()
-}
-
 /// The latest JSON value per key; also checks no key appears twice.
 fn latest(log: &dyn ChangeLog, topic: &str) -> BTreeMap<String, Value> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -810,15 +767,6 @@ fn assert_rows(actual: BTreeMap<String, Value>, expected: BTreeMap<String, Value
 
 fn cursor_of(log: &dyn ChangeLog, scope: &str) -> Option<Value> {
     latest(log, CURSORS_TOPIC).remove(&format!("github:acme:{scope}"))
-}
-
-fn succeeded(report: &RunReport) {
-    assert_eq!(
-        report.status,
-        RunStatus::Succeeded,
-        "run failed: {:?}",
-        report.error.as_ref().map(ToString::to_string)
-    );
 }
 
 fn count(seen: &[Seen], key: &str) -> usize {
