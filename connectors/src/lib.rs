@@ -21,10 +21,10 @@
 //! - [`config`]: connector config files, checked up front.
 //! - one folder per source, each with the same three parts kept apart: transport
 //!   (endpoints and paging), format (the source's JSON shape) and mapping (JSON to
-//!   canonical record). [`github`] was the first, [`jira`] (boards, issues with their
-//!   changelogs, sprints) the second, [`azure`] (WIQL, batches, revisions, team
-//!   iterations) the third, [`clickup`] (tasks paged by `page`, sprint-folder lists
-//!   as sprints) the fourth.
+//!   canonical record): [`github`] (pull requests, details, reviews), [`jira`]
+//!   (boards, issues with their changelogs, sprints), [`azure`] (WIQL, batches,
+//!   revisions, team iterations) and [`clickup`] (tasks paged by `page`,
+//!   sprint-folder lists as sprints).
 
 pub mod azure;
 pub mod clickup;
@@ -37,10 +37,10 @@ pub mod run;
 pub use azure::AzureConnector;
 pub use clickup::ClickUpConnector;
 pub use config::{
-    AzureConfig, AzureProject, BoardKind, CommonConfig, ConfigError, GitHubConfig, JiraBoard,
-    JiraConfig, JiraMapping, Repo, Secret, StatusCategory,
+    AzureConfig, AzureProject, BoardKind, ClickUpConfig, ClickUpMapping, ClickUpSpace,
+    CommonConfig, ConfigError, GitHubConfig, JiraBoard, JiraConfig, JiraMapping, Repo, Secret,
+    StatusCategory,
 };
-pub use config::{ClickUpConfig, ClickUpMapping, ClickUpSpace};
 pub use github::GitHubConnector;
 pub use http::{HttpClient, HttpError, HttpStats, RetryPolicy};
 pub use jira::JiraConnector;

@@ -143,7 +143,7 @@ impl VigilServer {
                     self.log_tail()
                 );
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if answers_postgres(addr) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -207,6 +207,23 @@ impl Drop for VigilServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a PostgreSQL server answers at `addr`: an SSLRequest gets its one-byte
+/// answer. A TCP connect alone is not enough: the kernel accepts connections as
+/// soon as the port is bound, before the server serves them (or fails to start
+/// and resets them).
+fn answers_postgres(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut answer = [0u8; 1];
+    stream.write_all(&SSL_REQUEST).is_ok()
+        && stream.read_exact(&mut answer).is_ok()
+        && matches!(answer[0], b'N' | b'S')
 }
 
 /// A loopback port nothing listens on right now. The server binds it a moment
