@@ -183,12 +183,8 @@ impl GitHubConfig {
     /// Reads and checks the config file at `path`, taking `token_env` from the
     /// process environment.
     pub fn load(path: &Path) -> Result<GitHubConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        GitHubConfig::parse(&path.display().to_string(), &text, |name| {
-            std::env::var(name).ok()
+        load_file(path, |origin, text, env| {
+            GitHubConfig::parse(origin, text, env)
         })
     }
 
@@ -199,10 +195,7 @@ impl GitHubConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<GitHubConfig, ConfigError> {
-        let file: GitHubFile = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            origin: origin.to_owned(),
-            source,
-        })?;
+        let file: GitHubFile = toml_file(origin, text)?;
         let invalid = |field, reason: String| ConfigError::Invalid {
             origin: origin.to_owned(),
             field,
@@ -398,12 +391,8 @@ impl JiraConfig {
     /// Reads and checks the config file at `path`, taking `token_env` from the
     /// process environment.
     pub fn load(path: &Path) -> Result<JiraConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        JiraConfig::parse(&path.display().to_string(), &text, |name| {
-            std::env::var(name).ok()
+        load_file(path, |origin, text, env| {
+            JiraConfig::parse(origin, text, env)
         })
     }
 
@@ -414,10 +403,7 @@ impl JiraConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<JiraConfig, ConfigError> {
-        let file: JiraFile = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            origin: origin.to_owned(),
-            source,
-        })?;
+        let file: JiraFile = toml_file(origin, text)?;
         let invalid = |field, reason: String| ConfigError::Invalid {
             origin: origin.to_owned(),
             field,
@@ -588,12 +574,8 @@ impl AzureConfig {
     /// Reads and checks the config file at `path`, taking `token_env` from the
     /// process environment.
     pub fn load(path: &Path) -> Result<AzureConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        AzureConfig::parse(&path.display().to_string(), &text, |name| {
-            std::env::var(name).ok()
+        load_file(path, |origin, text, env| {
+            AzureConfig::parse(origin, text, env)
         })
     }
 
@@ -604,10 +586,7 @@ impl AzureConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<AzureConfig, ConfigError> {
-        let file: AzureFile = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            origin: origin.to_owned(),
-            source,
-        })?;
+        let file: AzureFile = toml_file(origin, text)?;
         let invalid = |field, reason: String| ConfigError::Invalid {
             origin: origin.to_owned(),
             field,
@@ -700,6 +679,29 @@ struct CommonFields {
     overlap: Option<String>,
     mapping_version: Option<i64>,
     http: HttpFile,
+}
+
+/// Reads the config file at `path` and checks it with `parse`, which looks
+/// `token_env` up in the process environment.
+fn load_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&str, &str, &dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&path.display().to_string(), &text, &|name| {
+        std::env::var(name).ok()
+    })
+}
+
+/// The TOML of a config file, as its `*File` struct; `origin` names it in errors.
+fn toml_file<F: serde::de::DeserializeOwned>(origin: &str, text: &str) -> Result<F, ConfigError> {
+    toml::from_str(text).map_err(|source| ConfigError::Parse {
+        origin: origin.to_owned(),
+        source,
+    })
 }
 
 fn common(
@@ -877,12 +879,8 @@ impl ClickUpConfig {
     /// Reads and checks the config file at `path`, taking `token_env` from the
     /// process environment.
     pub fn load(path: &Path) -> Result<ClickUpConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        ClickUpConfig::parse(&path.display().to_string(), &text, |name| {
-            std::env::var(name).ok()
+        load_file(path, |origin, text, env| {
+            ClickUpConfig::parse(origin, text, env)
         })
     }
 
@@ -893,10 +891,7 @@ impl ClickUpConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<ClickUpConfig, ConfigError> {
-        let file: ClickUpFile = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            origin: origin.to_owned(),
-            source,
-        })?;
+        let file: ClickUpFile = toml_file(origin, text)?;
         let invalid = |field, reason: String| ConfigError::Invalid {
             origin: origin.to_owned(),
             field,
