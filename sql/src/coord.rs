@@ -169,7 +169,7 @@ impl Inner {
             }),
         });
         {
-            // Nothing else holds the state yet: the ticker starts below.
+            // Nothing else holds the state yet: the ticker starts once this returns.
             let mut state = inner
                 .state
                 .try_lock()
@@ -181,7 +181,6 @@ impl Inner {
             }
             inner.advance(&mut state)?;
         }
-        spawn_ticker(Arc::downgrade(&inner));
         Ok(inner)
     }
 
@@ -1375,19 +1374,42 @@ fn format_ms(ms: Time) -> String {
     vigil_engine::repr::text::datum_to_text(&Datum::TimestampTz(micros)).unwrap_or_default()
 }
 
+/// The thread that advances the engine's clock; dropping it stops the thread and
+/// waits for it, so the ticker never holds the coordinator past its last handle
+/// (and a data directory reopened right after is free).
+pub(crate) struct Ticker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Advances the engine's clock with the wall clock, so times keep moving without
-/// writes. Stops when the coordinator is dropped.
+/// writes, until the returned [`Ticker`] is dropped.
 ///
 /// Under a manual clock the timeline stands still between `ADVANCE CLOCK`s, except
 /// that it moves a millisecond past the reading when sources have read new
 /// records, so what they read becomes visible without waiting for the clock.
-fn spawn_ticker(inner: Weak<Inner>) {
+pub(crate) fn spawn_ticker(inner: &Arc<Inner>) -> Ticker {
+    let inner: Weak<Inner> = Arc::downgrade(inner);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
     let spawned = std::thread::Builder::new()
         .name("vigil-ticker".into())
         .spawn(move || {
             let mut records_read = 0;
             loop {
                 std::thread::sleep(TICK);
+                if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
                 let Some(inner) = inner.upgrade() else { return };
                 let Ok(mut state) = inner.state.try_lock() else {
                     continue;
@@ -1401,9 +1423,14 @@ fn spawn_ticker(inner: Weak<Inner>) {
                 }
             }
         });
-    if let Err(e) = spawned {
-        tracing::error!("cannot start the clock ticker: {e}");
-    }
+    let thread = match spawned {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            tracing::error!("cannot start the clock ticker: {e}");
+            None
+        }
+    };
+    Ticker { stop, thread }
 }
 
 /// The catalog as write statements see it: every table column nullable, so NOT NULL

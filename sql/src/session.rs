@@ -11,7 +11,7 @@ use vigil_engine::repr::{Column, Datum, RelationDesc, Row, ScalarType};
 use vigil_engine::{Diff, GlobalId, Time};
 
 use crate::SqlError;
-use crate::coord::{Inner, PendingCopy, command, text_column, text_rows};
+use crate::coord::{Inner, PendingCopy, Ticker, command, spawn_ticker, text_column, text_rows};
 use crate::parse::{leading_words, parse_one, split_statements, trailing_name};
 use crate::sink::{SinkCheck, SinkDef, SinkErrorLog, SinkProgress, SinkStatus};
 use crate::subscribe::{
@@ -50,13 +50,18 @@ pub enum ClockMode {
 #[derive(Clone)]
 pub struct Coordinator {
     inner: Arc<Inner>,
+    /// Stopped (and waited for) when the last handle is dropped.
+    _ticker: Arc<Ticker>,
 }
 
 impl Coordinator {
     /// Opens (or creates) the data directory, replays the catalog and starts the engine.
     pub fn open(config: Config) -> Result<Coordinator, SqlError> {
+        let inner = Inner::open(&config)?;
+        let ticker = Arc::new(spawn_ticker(&inner));
         Ok(Coordinator {
-            inner: Inner::open(&config)?,
+            inner,
+            _ticker: ticker,
         })
     }
 
