@@ -181,6 +181,26 @@ async fn wait_for(receiver: &Shared, what: &str, done: impl Fn(&Receiver) -> boo
     }
 }
 
+/// Waits (at most 60 s) until every sink has handled every change up to the
+/// clock's reading: its progress frontier is past `now()`, so anything due by now
+/// has been delivered or given up on.
+async fn delivered_through_now(client: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let behind = rows(
+            client,
+            "SELECT count(*) FROM vigil_sinks \
+             WHERE delivered_through IS NULL OR delivered_through <= now()",
+        )
+        .await;
+        if behind == [vec![Some("0".to_string())]] {
+            return;
+        }
+        assert!(Instant::now() < deadline, "sinks not caught up: {behind:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// The Slack texts the receiver accepted, in order.
 fn accepted_texts(receiver: &Receiver) -> Vec<String> {
     receiver
@@ -250,7 +270,7 @@ async fn slack_alerts_fire_as_slas_pass_survive_failures_and_restarts() {
         .batch_execute("ADVANCE CLOCK BY '59 minutes'")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    delivered_through_now(&client).await;
     assert_eq!(
         receiver.lock().unwrap().accepted.len(),
         1,
@@ -296,7 +316,7 @@ async fn slack_alerts_fire_as_slas_pass_survive_failures_and_restarts() {
         r.accepted.len() >= 4
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    delivered_through_now(&client).await;
     {
         let r = receiver.lock().unwrap();
         assert_eq!(
