@@ -41,3 +41,11 @@ pub mod subscribe;
 pub use plan::{Diff, GlobalId, Plan, Time};
 pub use runtime::{Engine, EngineError, PendingPeek, SubscribeTarget};
 pub use subscribe::{SubscribeEvent, Subscription};
+
+/// The wall clock in milliseconds since the Unix epoch (0 before 1970), for
+/// timelines and the times error logs and status relations report.
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
@@ -95,13 +95,6 @@ pub(crate) struct PendingCopy {
     format: CopyFormat,
 }
 
-fn now_ms() -> Time {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Time)
-        .unwrap_or(0)
-}
-
 /// Where the manual clock's reading is kept in storage.
 const CLOCK_KEY: &str = "manual_clock";
 
@@ -115,7 +108,7 @@ enum Clock {
 impl Clock {
     fn now(&self) -> Time {
         match self {
-            Clock::Wall => now_ms(),
+            Clock::Wall => vigil_engine::wall_clock_ms(),
             Clock::Manual(ms) => ms.load(std::sync::atomic::Ordering::SeqCst),
         }
     }
@@ -140,7 +133,10 @@ impl Inner {
         let clock = match config.clock {
             ClockMode::Wall => Clock::Wall,
             ClockMode::Manual { start } => Clock::Manual(std::sync::atomic::AtomicU64::new(
-                storage.meta(CLOCK_KEY)?.or(start).unwrap_or_else(now_ms),
+                storage
+                    .meta(CLOCK_KEY)?
+                    .or(start)
+                    .unwrap_or_else(vigil_engine::wall_clock_ms),
             )),
         };
         let (items, next_id) = storage.catalog::<ItemDef>()?;

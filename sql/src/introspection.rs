@@ -288,7 +288,7 @@ impl Introspection {
             ("complete_through", ScalarType::TimestampTz, true),
             ("lag_ms", ScalarType::Int64, true),
         ]);
-        let now = now_ms();
+        let now = i64::try_from(vigil_engine::wall_clock_ms()).unwrap_or(i64::MAX);
         let frontiers = self.frontiers.complete_through();
         let rows = catalog
             .entries()
@@ -331,11 +331,4 @@ fn millis(ms: i64) -> Datum {
 
 fn int(n: u64) -> Datum {
     Datum::Int64(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -91,10 +91,6 @@ impl Subscription {
         self.as_of
     }
 
-    pub fn options(&self) -> &SubscribeOptions {
-        &self.options
-    }
-
     /// The next event; `None` once the relation has been dropped or the engine has
     /// stopped.
     pub async fn next(&mut self) -> Option<Result<SubscribeEvent, SqlError>> {

@@ -55,10 +55,7 @@ impl ErrorLog {
         if errors.len() >= ERROR_LOG_CAPACITY {
             errors.pop_front();
         }
-        let at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let at_ms = crate::wall_clock_ms();
         errors.push_back(DataflowError {
             at_ms,
             dataflow: dataflow.to_string(),

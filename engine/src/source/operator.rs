@@ -230,7 +230,7 @@ impl PartitionsReader {
         };
         {
             self.errors.push(SourceError {
-                at_ms: now_ms(),
+                at_ms: crate::wall_clock_ms(),
                 source: self.name.clone(),
                 partition: record.partition,
                 offset: record.offset,
@@ -272,11 +272,4 @@ impl PartitionsReader {
         tracing::warn!(source = %self.name, %problem);
         self.spec.status.set_problem(Some(problem));
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -336,7 +336,7 @@ impl<'a> Runner<'a> {
                                     Ordering::Relaxed,
                                 );
                                 self.coordinator.sink_errors().push(SinkError {
-                                    at_ms: wall_ms(),
+                                    at_ms: vigil_engine::wall_clock_ms(),
                                     sink: self.sink.name.clone(),
                                     key,
                                     time,
@@ -409,11 +409,4 @@ impl Delivered<'_> {
         }
         Ok(())
     }
-}
-
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
