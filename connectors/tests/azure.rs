@@ -1,35 +1,29 @@
-//! The Azure Boards connector end to end: a local axum server serves the
-//! recorded-shape payloads of `fixtures/azure` the way Azure DevOps does (WIQL
-//! answering ids only, `workitemsbatch` answering the ids asked for, revisions paged
-//! by `$top`/`$skip`, the team's iterations), the connector runs against an
-//! [`EmbeddedLog`] in a temp dir, and the canonical topics are read back and compared
-//! with rows written out by hand.
+//! The Azure Boards connector end to end: the shared fixture API
+//! ([`vigil_fixtures::api`]) serves the recorded-shape payloads of `fixtures/azure`
+//! the way Azure DevOps does (WIQL answering ids only, `workitemsbatch` answering
+//! the ids asked for, revisions paged by `$top`/`$skip`, the team's iterations),
+//! the connector runs against an [`EmbeddedLog`] in a temp dir, and the canonical
+//! topics are read back and compared with rows written out by hand.
 //!
 //! The server can be scripted per request key: an error status with headers, or a
 //! broken body.
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use common::{keyed, latest, log, normal_key, sha256_hex, succeeded};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 use vigil_changelog::ChangeLog;
 use vigil_connectors::run::{CURSORS_TOPIC, RunReport, RunStatus};
 use vigil_connectors::{AzureConfig, AzureConnector, BoardKind, run_once};
+use vigil_fixtures::api::{Api, Fault, FixtureApi, Options, Request, Tokens};
 
 const PROJECT: &str = "Fabrikam";
 const TEAM: &str = "Fabrikam Team";
-/// The organization's path below the server's root.
+/// The organization's path below the fixture API's `/azure`.
 const ORG: &str = "/fabrikam";
 /// `base64(":" + TOKEN)`: a personal access token as basic auth.
 const AUTHORIZATION: &str = "Basic OmF6dXJlLXBhdC05ZDJl";
@@ -42,10 +36,8 @@ const SPRINT_3: &str = "1c0e2f6a-5b1e-4c59-9d3e-2b1f0a000003";
 // The fixtures and the server that plays Azure DevOps.
 
 fn fixture_json(path: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/azure")
-        .join(path);
-    serde_json::from_slice(&std::fs::read(&path).expect("fixture")).expect("fixture json")
+    let bytes = vigil_fixtures::api::file(&format!("azure/{path}")).expect("fixture");
+    serde_json::from_slice(bytes).expect("fixture json")
 }
 
 fn items() -> Vec<Value> {
@@ -88,11 +80,6 @@ fn time(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-enum Reply {
-    Status(u16, Vec<(&'static str, String)>),
-    Body(String),
-}
-
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
 struct Seen {
@@ -101,210 +88,53 @@ struct Seen {
     key: String,
     /// The WIQL of a query.
     wiql: Option<String>,
-    query: HashMap<String, String>,
+    /// How many fields a batch asks for.
+    fields: Option<usize>,
+    query: BTreeMap<String, String>,
     authorization: Option<String>,
     status: u16,
 }
 
-struct Shared {
-    script: Mutex<HashMap<String, VecDeque<Reply>>>,
-    seen: Mutex<Vec<Seen>>,
+impl From<Request> for Seen {
+    fn from(request: Request) -> Seen {
+        Seen {
+            instant: request.instant,
+            wiql: request.body["query"].as_str().map(str::to_owned),
+            fields: request.body["fields"].as_array().map(Vec::len),
+            key: request.key,
+            query: request.query,
+            authorization: request.authorization,
+            status: request.status,
+        }
+    }
 }
 
+/// The shared fixture API, seen from Azure DevOps' side.
 struct Server {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
+    api: FixtureApi,
 }
 
 impl Server {
     async fn start() -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let shared = Arc::new(Shared {
-            script: Mutex::new(HashMap::new()),
-            seen: Mutex::new(Vec::new()),
-        });
-        let app = axum::Router::new()
-            .fallback(serve)
-            .with_state(Arc::clone(&shared));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Server { addr, shared }
+        let options = Options {
+            tokens: Tokens {
+                azure: TOKEN.to_owned(),
+                ..Tokens::default()
+            },
+            ..Options::default()
+        };
+        let api = FixtureApi::start_with(options).await.expect("fixture api");
+        Server { api }
     }
 
-    fn script(&self, key: &str, reply: Reply) {
-        self.shared
-            .script
-            .lock()
-            .unwrap()
-            .entry(key.to_owned())
-            .or_default()
-            .push_back(reply);
+    /// One-shot replies by request key.
+    fn script(&self, key: &str, reply: Fault) {
+        self.api.fault(Api::Azure, key, reply);
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.shared.seen.lock().unwrap().clone()
+        self.api.requests().into_iter().map(Seen::from).collect()
     }
-}
-
-async fn serve(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let url = reqwest::Url::parse(&format!("http://server{uri}")).expect("url");
-    // Team names have spaces; the client percent-encodes them.
-    let path = url.path().replace("%20", " ");
-    let query: HashMap<String, String> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let request: Value = if method == Method::POST {
-        serde_json::from_slice(&body).expect("a json request body")
-    } else {
-        Value::Null
-    };
-    let key = if path.ends_with("/_apis/wit/wiql") {
-        "POST wiql".to_owned()
-    } else if path.ends_with("/_apis/wit/workitemsbatch") {
-        let ids: Vec<String> = request["ids"]
-            .as_array()
-            .expect("ids")
-            .iter()
-            .map(Value::to_string)
-            .collect();
-        format!("POST batch#{}", ids.join(","))
-    } else if let Some(skip) = query.get("$skip") {
-        format!("{path}?$skip={skip}")
-    } else {
-        path.clone()
-    };
-    let reply = shared
-        .script
-        .lock()
-        .unwrap()
-        .get_mut(&key)
-        .and_then(VecDeque::pop_front);
-    let (status, extra, body) = match reply {
-        Some(Reply::Status(code, extra)) => (code, extra, String::new()),
-        Some(Reply::Body(body)) => (200, Vec::new(), body),
-        None => content(&path, &query, &request),
-    };
-    shared.seen.lock().unwrap().push(Seen {
-        instant: Instant::now(),
-        key,
-        wiql: request["query"].as_str().map(str::to_owned),
-        query,
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        status,
-    });
-    let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    for (name, value) in extra {
-        response
-            .headers_mut()
-            .insert(name, HeaderValue::from_str(&value).unwrap());
-    }
-    response
-}
-
-/// The fixture answer, or 404.
-fn content(
-    path: &str,
-    query: &HashMap<String, String>,
-    request: &Value,
-) -> (u16, Vec<(&'static str, String)>, String) {
-    let ok = |value: Value| (200, Vec::new(), value.to_string());
-    assert_eq!(query.get("api-version").map(String::as_str), Some("7.1"));
-    let project = format!("{ORG}/{PROJECT}/_apis/wit");
-    if path == format!("{ORG}/{PROJECT}/{TEAM}/_apis/work/teamsettings/iterations") {
-        return ok(fixture_json("iterations.json"));
-    }
-    if path == format!("{project}/wiql") {
-        return ok(wiql(request, query));
-    }
-    if path == format!("{project}/workitemsbatch") {
-        let ids = request["ids"].as_array().expect("ids");
-        assert!(ids.len() <= 2, "a batch of {} ids", ids.len());
-        assert_eq!(
-            request["fields"].as_array().map(Vec::len),
-            Some(14),
-            "{request}"
-        );
-        let value: Vec<Value> = items()
-            .into_iter()
-            .filter(|item| ids.contains(&item["id"]))
-            .collect();
-        return ok(json!({"count": value.len(), "value": value}));
-    }
-    if let Some(id) = path
-        .strip_prefix(&format!("{project}/workitems/"))
-        .and_then(|rest| rest.strip_suffix("/revisions"))
-    {
-        let all = fixture_json(&format!("revisions/{id}.json"));
-        let all = all.as_array().expect("revisions");
-        let number = |name: &str| -> usize {
-            query
-                .get(name)
-                .and_then(|n| n.parse().ok())
-                .expect("$top and $skip")
-        };
-        let value: Vec<Value> = all
-            .iter()
-            .skip(number("$skip"))
-            .take(number("$top"))
-            .cloned()
-            .collect();
-        return ok(json!({"count": value.len(), "value": value}));
-    }
-    (
-        404,
-        Vec::new(),
-        r#"{"$id":"1","message":"not found","typeKey":"NotFoundException"}"#.to_owned(),
-    )
-}
-
-/// The ids of the project's items changed at or after the WIQL's time, in change
-/// order, as `workItems` references.
-fn wiql(request: &Value, query: &HashMap<String, String>) -> Value {
-    let text = request["query"].as_str().expect("query");
-    assert_eq!(query.get("timePrecision").map(String::as_str), Some("true"));
-    let since = text
-        .split("[System.ChangedDate] >= '")
-        .nth(1)
-        .map(|rest| time(rest.split('\'').next().expect("a quoted time")));
-    let mut found: Vec<Value> = items()
-        .into_iter()
-        .filter(|item| {
-            since.is_none_or(|since| {
-                time(item["fields"]["System.ChangedDate"].as_str().expect("time")) >= since
-            })
-        })
-        .collect();
-    found.sort_by_key(|item| time(item["fields"]["System.ChangedDate"].as_str().expect("t")));
-    let top: usize = query
-        .get("$top")
-        .and_then(|top| top.parse().ok())
-        .expect("$top");
-    let refs: Vec<Value> = found
-        .iter()
-        .take(top)
-        .map(|item| json!({"id": item["id"], "url": item["url"]}))
-        .collect();
-    json!({
-        "queryType": "flat", "queryResultType": "workItem",
-        "asOf": "2024-05-21T00:00:00Z",
-        "columns": [{"referenceName": "System.Id", "name": "ID"}],
-        "workItems": refs,
-    })
 }
 
 // ---------------------------------------------------------------------------------
@@ -344,7 +174,7 @@ fn config_text(base_url: &str, wiql_limit: usize) -> String {
 }
 
 fn connector_with_wiql_limit(server: &Server, wiql_limit: usize) -> AzureConnector {
-    let base_url = format!("http://{}{ORG}", server.addr);
+    let base_url = server.api.base_url(Api::Azure);
     let config =
         AzureConfig::parse("test", &config_text(&base_url, wiql_limit), |_| None).expect("config");
     AzureConnector::new(config).expect("connector")
@@ -701,6 +531,12 @@ async fn publishes_a_project_with_fields_derived_from_the_revisions() {
         )
     );
     assert_eq!(seen[3].query.get("$top").map(String::as_str), Some("2"));
+    // Every batch asks for the fields the mapping reads.
+    assert!(
+        seen.iter()
+            .filter(|s| s.key.starts_with("POST batch"))
+            .all(|s| s.fields == Some(14))
+    );
 }
 
 #[tokio::test]
@@ -751,7 +587,7 @@ async fn waits_out_a_429_that_says_retry_after() {
     let server = Server::start().await;
     server.script(
         "POST wiql",
-        Reply::Status(
+        Fault::Status(
             429,
             vec![
                 ("retry-after", "1".to_owned()),
@@ -782,7 +618,7 @@ async fn a_malformed_batch_fails_the_run_and_the_next_run_completes() {
     let server = Server::start().await;
     server.script(
         "POST batch#103",
-        Reply::Body(r#"{"count": 1, "value": [{"id": 103, "fields""#.to_owned()),
+        Fault::Body(r#"{"count": 1, "value": [{"id": 103, "fields""#.to_owned()),
     );
     let azure = connector(&server);
     let log = log();
@@ -792,7 +628,7 @@ async fn a_malformed_batch_fails_the_run_and_the_next_run_completes() {
     let error = failed.error.as_ref().expect("an error").to_string();
     assert_eq!(
         error,
-        "malformed json from /fabrikam/Fabrikam/_apis/wit/workitemsbatch: \
+        "malformed json from /azure/fabrikam/Fabrikam/_apis/wit/workitemsbatch: \
          EOF while parsing an object at line 1 column 43"
     );
     assert_eq!(

@@ -1,49 +1,38 @@
-//! The ClickUp v2 connector end to end: a local axum server serves the
-//! documented-shape payloads of `fixtures/clickup` the way ClickUp does (a team's
-//! tasks paged by `page` until `last_page`, filtered by `date_updated_gt`), the
-//! connector runs against an [`EmbeddedLog`] in a temp dir, and the canonical topics
-//! are read back and compared with rows written out by hand.
+//! The ClickUp v2 connector end to end: the shared fixture API
+//! ([`vigil_fixtures::api`]) serves the documented-shape payloads of
+//! `fixtures/clickup` the way ClickUp does (a team's tasks paged by `page` until
+//! `last_page`, filtered by `date_updated_gt`; 3 a page whatever is asked, so the
+//! five tasks take two pages), the connector runs against an [`EmbeddedLog`] in a
+//! temp dir, and the canonical topics are read back and compared with rows written
+//! out by hand.
 //!
 //! The server can be scripted per request key (`task?page=N` or the path): an error
 //! status with headers, or a broken body.
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use common::{keyed, latest, log, normal_key, sha256_hex, succeeded};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 use vigil_changelog::ChangeLog;
 use vigil_connectors::run::{CURSORS_TOPIC, RunReport, RunStatus};
 use vigil_connectors::{ClickUpConfig, ClickUpConnector, run_once};
+use vigil_fixtures::api::{Api, Fault, FixtureApi, Options, Request, Tokens};
 
 const SPACE: &str = "801";
 const TOKEN: &str = "pk_183_TESTTOKEN";
-const TASK_PATH: &str = "/api/v2/team/9001/task";
-/// Tasks per page, whatever is asked: small, so the five tasks take two pages.
-const PAGE: usize = 3;
 
 // ---------------------------------------------------------------------------------
-// The fixtures and the server that plays ClickUp.
+// The fixtures and the fixture API playing ClickUp.
 
-fn fixture_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/clickup")
-}
-
-fn fixture(path: &str) -> Bytes {
-    Bytes::from(std::fs::read(fixture_dir().join(path)).expect(path))
+fn fixture(path: &str) -> &'static [u8] {
+    vigil_fixtures::api::file(&format!("clickup/{path}")).expect(path)
 }
 
 fn fixture_json(path: &str) -> Value {
-    serde_json::from_slice(&fixture(path)).expect("fixture json")
+    serde_json::from_slice(fixture(path)).expect("fixture json")
 }
 
 fn tasks() -> Vec<Value> {
@@ -72,158 +61,45 @@ fn list_sha(id: &str) -> String {
 }
 
 fn space_sha() -> String {
-    sha256_hex(&fixture("api/v2/space/801.json"))
+    sha256_hex(fixture("api/v2/space/801.json"))
 }
 
-fn millis(value: &Value) -> i64 {
-    value
-        .as_str()
-        .and_then(|text| text.parse().ok())
-        .expect("epoch milliseconds")
-}
+/// A request as the server saw it.
+type Seen = Request;
 
-enum Reply {
-    /// This status, these headers, an empty body.
-    Status(u16, Vec<(&'static str, String)>),
-    /// 200 with this body.
-    Body(String),
-}
-
-#[derive(Clone, Debug)]
-struct Seen {
-    instant: Instant,
-    key: String,
-    query: BTreeMap<String, String>,
-    authorization: Option<String>,
-    status: u16,
-}
-
-struct Shared {
-    script: Mutex<HashMap<String, VecDeque<Reply>>>,
-    seen: Mutex<Vec<Seen>>,
-}
-
+/// The shared fixture API, seen from ClickUp's side.
 struct Server {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
+    api: FixtureApi,
 }
 
 impl Server {
     async fn start() -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let shared = Arc::new(Shared {
-            script: Mutex::new(HashMap::new()),
-            seen: Mutex::new(Vec::new()),
-        });
-        let app = axum::Router::new()
-            .fallback(serve)
-            .with_state(Arc::clone(&shared));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Server { addr, shared }
+        let options = Options {
+            tokens: Tokens {
+                clickup: TOKEN.to_owned(),
+                ..Tokens::default()
+            },
+            ..Options::default()
+        };
+        let api = FixtureApi::start_with(options).await.expect("fixture api");
+        Server { api }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.api.base_url(Api::ClickUp)
     }
 
-    fn script(&self, key: &str, reply: Reply) {
-        self.shared
-            .script
-            .lock()
-            .unwrap()
-            .entry(key.to_owned())
-            .or_default()
-            .push_back(reply);
+    /// One-shot replies by request key (`task?page=N` or the path).
+    fn script(&self, key: &str, reply: Fault) {
+        self.api.fault(Api::ClickUp, key, reply);
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.shared.seen.lock().unwrap().clone()
+        self.api.requests()
     }
 
     fn forget_seen(&self) {
-        self.shared.seen.lock().unwrap().clear();
-    }
-}
-
-async fn serve(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
-    let path = uri.path().to_owned();
-    let query: BTreeMap<String, String> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.replace("%5B%5D", "[]"), v.to_owned()))
-        .collect();
-    let key = match query.get("page") {
-        Some(page) if path == TASK_PATH => format!("task?page={page}"),
-        _ => path.clone(),
-    };
-    let reply = shared
-        .script
-        .lock()
-        .unwrap()
-        .get_mut(&key)
-        .and_then(VecDeque::pop_front);
-    let (status, extra, body) = match reply {
-        Some(Reply::Status(code, extra)) => (code, extra, Bytes::new()),
-        Some(Reply::Body(body)) => (200, Vec::new(), Bytes::from(body)),
-        None => content(&path, &query),
-    };
-    shared.seen.lock().unwrap().push(Seen {
-        instant: Instant::now(),
-        key,
-        query,
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        status,
-    });
-    let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    for (name, value) in extra {
-        response
-            .headers_mut()
-            .insert(name, HeaderValue::from_str(&value).unwrap());
-    }
-    response
-}
-
-/// The fixture answer, paged as ClickUp pages tasks, or 404.
-fn content(
-    path: &str,
-    query: &BTreeMap<String, String>,
-) -> (u16, Vec<(&'static str, String)>, Bytes) {
-    if path == TASK_PATH {
-        assert_eq!(query.get("space_ids[]").map(String::as_str), Some(SPACE));
-        let since: Option<i64> = query
-            .get("date_updated_gt")
-            .map(|ms| ms.parse().expect("date_updated_gt"));
-        let page: usize = query["page"].parse().expect("page");
-        let mut found: Vec<Value> = tasks()
-            .into_iter()
-            .filter(|task| since.is_none_or(|since| millis(&task["date_updated"]) > since))
-            .collect();
-        // order_by=updated: the most recently updated first.
-        found.sort_by_key(|task| std::cmp::Reverse(millis(&task["date_updated"])));
-        let tasks: Vec<Value> = found.iter().skip(page * PAGE).take(PAGE).cloned().collect();
-        let last_page = (page + 1) * PAGE >= found.len();
-        let body = json!({"tasks": tasks, "last_page": last_page});
-        return (200, Vec::new(), Bytes::from(body.to_string()));
-    }
-    let file = format!("{}.json", path.trim_start_matches('/'));
-    match std::fs::read(fixture_dir().join(&file)) {
-        Ok(body) => (200, Vec::new(), Bytes::from(body)),
-        Err(_) => (
-            404,
-            Vec::new(),
-            Bytes::from_static(br#"{"err":"Route not found","ECODE":"APP_001"}"#),
-        ),
+        self.api.forget_requests();
     }
 }
 
@@ -651,7 +527,7 @@ async fn waits_out_a_429_until_x_ratelimit_reset() {
         + 2;
     server.script(
         "task?page=1",
-        Reply::Status(
+        Fault::Status(
             429,
             vec![
                 ("x-ratelimit-limit", "100".to_owned()),
@@ -671,9 +547,14 @@ async fn waits_out_a_429_until_x_ratelimit_reset() {
         tries.iter().map(|s| s.status).collect::<Vec<_>>(),
         [429, 200]
     );
-    // The reset is 1 to 2 seconds after the 429 (epoch seconds cut the fraction).
-    let waited = tries[1].instant - tries[0].instant;
-    assert!(waited >= Duration::from_millis(990), "waited {waited:?}");
+    // Nothing went out again before the reset, however long the run took to get
+    // to the 429.
+    let reset_at = std::time::UNIX_EPOCH + Duration::from_secs(reset);
+    assert!(
+        tries[1].at >= reset_at,
+        "retried at {:?}, before the reset at {reset_at:?}",
+        tries[1].at
+    );
     let run = report.run_id.clone();
     assert_task_rows(&log.log, &ALL, &|_| run.clone());
 }
@@ -683,7 +564,7 @@ async fn a_malformed_page_fails_the_run_and_the_next_run_completes() {
     let server = Server::start().await;
     server.script(
         "task?page=1",
-        Reply::Body(r#"{"tasks": [{"id": "86a0003", "name": "Logout""#.to_owned()),
+        Fault::Body(r#"{"tasks": [{"id": "86a0003", "name": "Logout""#.to_owned()),
     );
     let clickup = connector(&server);
     let log = log();
@@ -693,7 +574,7 @@ async fn a_malformed_page_fails_the_run_and_the_next_run_completes() {
     let error = failed.error.as_ref().expect("an error").to_string();
     assert_eq!(
         error,
-        "malformed json from /api/v2/team/9001/task: EOF while parsing an object at line 1 column 45"
+        "malformed json from /clickup/api/v2/team/9001/task: EOF while parsing an object at line 1 column 45"
     );
     assert_eq!(
         runs_row(&log.log, &failed),
@@ -743,7 +624,7 @@ async fn a_task_that_cannot_be_mapped_is_rejected_and_kept() {
     let broken = json!({"id": "86a0099", "name": "no status", "date_created": "1715331600000"});
     server.script(
         "task?page=0",
-        Reply::Body(json!({"tasks": [broken], "last_page": true}).to_string()),
+        Fault::Body(json!({"tasks": [broken], "last_page": true}).to_string()),
     );
     let clickup = connector(&server);
     let log = log();

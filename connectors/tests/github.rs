@@ -1,30 +1,27 @@
-//! The GitHub connector end to end: a local axum server serves the recorded-shape
-//! payloads of `fixtures/github` the way GitHub does (newest first, `Link` paging,
-//! ETags), the connector runs against an [`EmbeddedLog`] in a temp dir, and the
-//! canonical topics are read back and compared with rows written out by hand.
+//! The GitHub connector end to end: the shared fixture API
+//! ([`vigil_fixtures::api`]) serves the recorded-shape payloads of `fixtures/github`
+//! the way GitHub does (newest first, `Link` paging, ETags), the connector runs
+//! against an [`EmbeddedLog`] in a temp dir, and the canonical topics are read back
+//! and compared with rows written out by hand.
 //!
 //! The server can be scripted per path and page: an error status, extra headers, a
 //! broken body, or a change to the data after a page is served.
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use common::{log, records, sha256_hex, succeeded};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 use vigil_changelog::{ChangeLog, EmbeddedLog, LogError, LogReader, Message, Offset, Partition};
 use vigil_connectors::run::{CURSORS_TOPIC, RunReport, RunStatus};
 use vigil_connectors::{GitHubConfig, GitHubConnector, run_once};
+use vigil_fixtures::api::{Api, Fault, FixtureApi, Options, Request, Tokens};
 
 const WEB: &str = "octo/web";
 const API: &str = "octo/api";
@@ -362,287 +359,56 @@ fn review_row(review: &Rv, run_id: &str, sha: &str) -> Value {
 }
 
 // ---------------------------------------------------------------------------------
-// The fixtures and the server that plays GitHub.
-
-fn fixture_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/github")
-}
-
-/// What the server serves: per repository its pull request list entries, and bodies
-/// by URL path (details and review lists, byte for byte as recorded).
-#[derive(Clone)]
-struct Fixtures {
-    lists: BTreeMap<String, Vec<Value>>,
-    files: BTreeMap<String, Bytes>,
-}
-
-fn load_fixtures() -> Fixtures {
-    let mut lists = BTreeMap::new();
-    let mut files = BTreeMap::new();
-    for repo in [WEB, API] {
-        let dir = fixture_dir().join("repos").join(repo);
-        let list = std::fs::read(dir.join("pulls.json")).expect("pulls.json");
-        lists.insert(
-            repo.to_owned(),
-            serde_json::from_slice(&list).expect("pulls.json is an array"),
-        );
-        for entry in std::fs::read_dir(dir.join("pulls")).expect("pulls dir") {
-            let path = entry.expect("entry").path();
-            let name = path.file_name().and_then(|n| n.to_str()).expect("name");
-            if let Some(number) = name.strip_suffix(".json") {
-                files.insert(
-                    format!("/repos/{repo}/pulls/{number}"),
-                    Bytes::from(std::fs::read(&path).expect("detail")),
-                );
-            } else {
-                files.insert(
-                    format!("/repos/{repo}/pulls/{name}/reviews"),
-                    Bytes::from(std::fs::read(path.join("reviews.json")).expect("reviews")),
-                );
-            }
-        }
-    }
-    Fixtures { lists, files }
-}
-
-/// How the server answers one request instead of serving the fixtures.
-enum Reply {
-    /// This status, these headers, an empty body.
-    Status(u16, Vec<(&'static str, String)>),
-    /// The fixture, with these headers added.
-    WithHeaders(Vec<(&'static str, String)>),
-    /// 200 with this body.
-    Body(String),
-}
-
-type Mutation = Box<dyn FnOnce(&mut Fixtures) + Send>;
+// The fixture API playing GitHub.
 
 /// A request as the server saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    at: SystemTime,
-    instant: Instant,
-    /// The path, with `?page=N` for list pages.
-    key: String,
-    if_none_match: Option<String>,
-    authorization: Option<String>,
-    status: u16,
-}
+type Seen = Request;
 
-struct Shared {
-    addr: SocketAddr,
-    data: Mutex<Fixtures>,
-    /// One-shot replies by path (list pages: `path?page=N`).
-    script: Mutex<HashMap<String, VecDeque<Reply>>>,
-    /// Changes applied once, right after the page of that key is served.
-    mutations: Mutex<HashMap<String, Mutation>>,
-    etags: bool,
-    seen: Mutex<Vec<Seen>>,
-}
-
+/// The shared fixture API, seen from GitHub's side.
 struct Server {
-    shared: Arc<Shared>,
+    api: FixtureApi,
 }
 
 impl Server {
     async fn start(etags: bool) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let shared = Arc::new(Shared {
-            addr,
-            data: Mutex::new(load_fixtures()),
-            script: Mutex::new(HashMap::new()),
-            mutations: Mutex::new(HashMap::new()),
-            etags,
-            seen: Mutex::new(Vec::new()),
-        });
-        let app = axum::Router::new()
-            .fallback(serve)
-            .with_state(Arc::clone(&shared));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Server { shared }
+        let options = Options {
+            tokens: Tokens {
+                github: TOKEN.to_owned(),
+                ..Tokens::default()
+            },
+            github_etags: etags,
+        };
+        let api = FixtureApi::start_with(options).await.expect("fixture api");
+        Server { api }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.shared.addr)
+        self.api.base_url(Api::GitHub)
     }
 
-    fn script(&self, key: &str, reply: Reply) {
-        self.shared
-            .script
-            .lock()
-            .unwrap()
-            .entry(key.to_owned())
-            .or_default()
-            .push_back(reply);
-    }
-
-    fn mutate_after(&self, key: &str, mutation: Mutation) {
-        self.shared
-            .mutations
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), mutation);
+    /// One-shot replies by request key (list pages: `path?page=N`).
+    fn script(&self, key: &str, reply: Fault) {
+        self.api.fault(Api::GitHub, key, reply);
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.shared.seen.lock().unwrap().clone()
+        self.api.requests()
     }
 
     fn forget_seen(&self) {
-        self.shared.seen.lock().unwrap().clear();
+        self.api.forget_requests();
     }
 
     /// The body currently served at `path`.
     fn file(&self, path: &str) -> Bytes {
-        self.shared.data.lock().unwrap().files[path].clone()
+        self.api
+            .current(&format!("github{path}.json"))
+            .unwrap_or_else(|| panic!("no fixture at {path}"))
     }
 
     fn sha(&self, path: &str) -> String {
         sha256_hex(&self.file(path))
     }
-}
-
-async fn serve(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
-    let path = uri.path().to_owned();
-    let query: HashMap<String, String> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let list_repo = path
-        .strip_prefix("/repos/")
-        .and_then(|rest| rest.strip_suffix("/pulls"))
-        .map(str::to_owned);
-    let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let key = match list_repo {
-        Some(_) => format!("{path}?page={page}"),
-        None => path.clone(),
-    };
-    let reply = shared
-        .script
-        .lock()
-        .unwrap()
-        .get_mut(&key)
-        .and_then(VecDeque::pop_front);
-    let (mut status, mut extra, mut body) = match reply {
-        Some(Reply::Status(code, extra)) => (code, extra, Bytes::new()),
-        Some(Reply::Body(body)) => (200, Vec::new(), Bytes::from(body)),
-        Some(Reply::WithHeaders(extra)) => {
-            let (status, mut own, body) =
-                content(&shared, list_repo.as_deref(), &path, page, &query);
-            own.extend(extra);
-            (status, own, body)
-        }
-        None => content(&shared, list_repo.as_deref(), &path, page, &query),
-    };
-    let if_none_match = headers
-        .get("if-none-match")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if shared.etags && status == 200 {
-        let etag = format!("\"{}\"", sha256_hex(&body));
-        if if_none_match.as_deref() == Some(etag.as_str()) {
-            status = 304;
-            body = Bytes::new();
-        }
-        extra.push(("etag", etag));
-    }
-    shared.seen.lock().unwrap().push(Seen {
-        at: SystemTime::now(),
-        instant: Instant::now(),
-        key: key.clone(),
-        if_none_match,
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        status,
-    });
-    let mutation = shared.mutations.lock().unwrap().remove(&key);
-    if let Some(mutation) = mutation {
-        mutation(&mut shared.data.lock().unwrap());
-    }
-    let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
-    for (name, value) in extra {
-        response
-            .headers_mut()
-            .insert(name, HeaderValue::from_str(&value).unwrap());
-    }
-    response
-}
-
-/// The fixture answer: a list page sorted newest first with GitHub's `Link` header,
-/// or a recorded body, or 404.
-fn content(
-    shared: &Shared,
-    list_repo: Option<&str>,
-    path: &str,
-    page: usize,
-    query: &HashMap<String, String>,
-) -> (u16, Vec<(&'static str, String)>, Bytes) {
-    let data = shared.data.lock().unwrap();
-    let Some(repo) = list_repo else {
-        return match data.files.get(path) {
-            Some(body) => (200, json_type(), body.clone()),
-            None => (
-                404,
-                json_type(),
-                Bytes::from_static(br#"{"message":"Not Found"}"#),
-            ),
-        };
-    };
-    let mut entries = data.lists[repo].clone();
-    entries.sort_by(|a, b| {
-        let updated = |v: &Value| v["updated_at"].as_str().unwrap_or("").to_owned();
-        updated(b)
-            .cmp(&updated(a))
-            .then(b["number"].as_u64().cmp(&a["number"].as_u64()))
-    });
-    let per_page: usize = query
-        .get("per_page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(30);
-    let last = entries.len().div_ceil(per_page).max(1);
-    let body: Vec<Value> = entries
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    let link = |n: usize, rel: &str| {
-        format!(
-            "<http://{}{path}?state=all&sort=updated&direction=desc&per_page={per_page}&page={n}>; rel=\"{rel}\"",
-            shared.addr
-        )
-    };
-    let mut links = Vec::new();
-    if page > 1 {
-        links.push(link(page - 1, "prev"));
-    }
-    if page < last {
-        links.push(link(page + 1, "next"));
-        links.push(link(last, "last"));
-    }
-    if page > 1 {
-        links.push(link(1, "first"));
-    }
-    let mut headers = json_type();
-    if !links.is_empty() {
-        headers.push(("link", links.join(", ")));
-    }
-    (
-        200,
-        headers,
-        Bytes::from(serde_json::to_vec(&body).unwrap()),
-    )
-}
-
-fn json_type() -> Vec<(&'static str, String)> {
-    vec![("content-type", "application/json; charset=utf-8".to_owned())]
 }
 
 // ---------------------------------------------------------------------------------
@@ -922,7 +688,7 @@ async fn waits_out_a_429_with_retry_after() {
     let server = Server::start(false).await;
     server.script(
         "/repos/octo/api/pulls/9",
-        Reply::Status(429, vec![("retry-after", "1".to_owned())]),
+        Fault::Status(429, vec![("retry-after", "1".to_owned())]),
     );
     let github = connector(&server);
     let log = log();
@@ -953,11 +719,11 @@ async fn retries_a_503_then_succeeds() {
     let server = Server::start(false).await;
     server.script(
         "/repos/octo/api/pulls?page=1",
-        Reply::Status(503, Vec::new()),
+        Fault::Status(503, Vec::new()),
     );
     server.script(
         "/repos/octo/api/pulls/8/reviews",
-        Reply::Status(502, Vec::new()),
+        Fault::Status(502, Vec::new()),
     );
     let github = connector(&server);
     let log = log();
@@ -995,7 +761,7 @@ async fn a_spent_rate_limit_window_waits_for_its_reset() {
     let reset = now + 2;
     server.script(
         "/repos/octo/api/pulls?page=1",
-        Reply::WithHeaders(vec![
+        Fault::Headers(vec![
             ("x-ratelimit-limit", "5000".to_owned()),
             ("x-ratelimit-remaining", "0".to_owned()),
             ("x-ratelimit-reset", reset.to_string()),
@@ -1033,7 +799,7 @@ async fn malformed_json_fails_the_run_and_the_next_run_publishes_the_rest() {
     let server = Server::start(false).await;
     server.script(
         "/repos/octo/web/pulls?page=2",
-        Reply::Body(r#"[{"number": 103, "updated_at": "2024-05-07T08:15:00Z""#.to_owned()),
+        Fault::Body(r#"[{"number": 103, "updated_at": "2024-05-07T08:15:00Z""#.to_owned()),
     );
     let github = connector(&server);
     let log = log();
@@ -1043,7 +809,7 @@ async fn malformed_json_fails_the_run_and_the_next_run_publishes_the_rest() {
     let error = failed.error.as_ref().expect("an error").to_string();
     assert_eq!(
         error,
-        "malformed json from /repos/octo/web/pulls: EOF while parsing an object at line 1 column 53"
+        "malformed json from /github/repos/octo/web/pulls: EOF while parsing an object at line 1 column 53"
     );
     // Page 1 (#106, #105, #104 and the four reviews of #106 and #104) stays published.
     assert_eq!((failed.fetched, failed.published), (6, 7));
@@ -1096,26 +862,29 @@ async fn a_pull_request_moving_up_while_paging_is_caught_by_the_next_run() {
     let server = Server::start(false).await;
     // Right after page 1 is served, #102 (on page 2) is retitled, which moves it to
     // the top: page 2 then repeats #104 and no longer holds #102.
-    server.mutate_after(
+    let updated = "2024-05-11T10:00:00Z";
+    let title = "WEB-15 Fix header alignment";
+    server.api.edit_after(
+        Api::GitHub,
         "/repos/octo/web/pulls?page=1",
-        Box::new(|data: &mut Fixtures| {
-            let updated = "2024-05-11T10:00:00Z";
-            let title = "WEB-15 Fix header alignment";
-            for entry in data.lists.get_mut(WEB).unwrap() {
+        "github/repos/octo/web/pulls.json",
+        move |list: &mut Value| {
+            for entry in list.as_array_mut().unwrap() {
                 if entry["number"] == 102 {
                     entry["updated_at"] = updated.into();
                     entry["title"] = title.into();
                 }
             }
-            let path = "/repos/octo/web/pulls/102";
-            let mut detail: Value = serde_json::from_slice(&data.files[path]).unwrap();
+        },
+    );
+    server.api.edit_after(
+        Api::GitHub,
+        "/repos/octo/web/pulls?page=1",
+        "github/repos/octo/web/pulls/102.json",
+        move |detail: &mut Value| {
             detail["updated_at"] = updated.into();
             detail["title"] = title.into();
-            data.files.insert(
-                path.to_owned(),
-                Bytes::from(serde_json::to_vec_pretty(&detail).unwrap()),
-            );
-        }),
+        },
     );
     let github = connector(&server);
     let log = log();
@@ -1209,7 +978,7 @@ async fn a_record_that_cannot_be_mapped_is_rejected_and_kept() {
     let mut broken: Value = serde_json::from_slice(&server.file(path)).unwrap();
     broken.as_object_mut().unwrap().remove("head");
     let broken = serde_json::to_string(&broken).unwrap();
-    server.script(path, Reply::Body(broken.clone()));
+    server.script(path, Fault::Body(broken.clone()));
     let github = connector(&server);
     let log = log();
     let report = run_once(&github, API, &log.log).await;
@@ -1310,7 +1079,7 @@ impl Write for Captured {
 #[tokio::test]
 async fn a_run_is_recorded_at_start_and_end_and_logs_no_token() {
     let server = Server::start(false).await;
-    server.script("/repos/octo/api/pulls/7", Reply::Status(500, Vec::new()));
+    server.script("/repos/octo/api/pulls/7", Fault::Status(500, Vec::new()));
     let github = connector(&server);
     let dir = tempfile::tempdir().unwrap();
     let log = Recording {
@@ -1374,7 +1143,7 @@ async fn a_permanent_refusal_fails_the_run_without_retrying() {
     let server = Server::start(false).await;
     server.script(
         "/repos/octo/api/pulls?page=1",
-        Reply::Status(403, vec![("x-ratelimit-remaining", "4999".to_owned())]),
+        Fault::Status(403, vec![("x-ratelimit-remaining", "4999".to_owned())]),
     );
     let github = connector(&server);
     let log = log();
@@ -1383,7 +1152,7 @@ async fn a_permanent_refusal_fails_the_run_without_retrying() {
     let error = report.error.as_ref().unwrap().to_string();
     assert_eq!(
         error,
-        "GET /repos/octo/api/pulls on 127.0.0.1 answered 403 (after 1 attempt)"
+        "GET /github/repos/octo/api/pulls on 127.0.0.1 answered 403 (after 1 attempt)"
     );
     assert_eq!(server.seen().len(), 1);
     assert_eq!(

@@ -1,55 +1,44 @@
-//! The Jira Cloud connector end to end: a local axum server serves the
-//! recorded-shape payloads of `fixtures/jira` the way Jira Cloud does (the JQL
-//! search paged by `nextPageToken`, the changelog and sprints paged by `startAt`),
-//! the connector runs against an [`EmbeddedLog`] in a temp dir, and the canonical
-//! topics are read back and compared with rows written out by hand.
+//! The Jira Cloud connector end to end: the shared fixture API
+//! ([`vigil_fixtures::api`]) serves the recorded-shape payloads of `fixtures/jira`
+//! the way Jira Cloud does (the JQL search paged by `nextPageToken`, the changelog
+//! and sprints paged by `startAt`), the connector runs against an [`EmbeddedLog`]
+//! in a temp dir, and the canonical topics are read back and compared with rows
+//! written out by hand.
 //!
-//! The server can be scripted per request key: an error status with headers, or a
-//! broken body.
+//! The server can be scripted per request key: an error status with headers, a
+//! broken body, or an edited page.
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use common::{keyed, latest, log, normal_key, records, sha256_hex, succeeded};
 use serde_json::{Map, Value, json};
-use tokio::time::Instant;
 use vigil_changelog::ChangeLog;
 use vigil_connectors::run::{CURSORS_TOPIC, RunReport, RunStatus};
 use vigil_connectors::{JiraConfig, JiraConnector, run_once};
+use vigil_fixtures::api::{Api, Fault, FixtureApi, Options, Request, Tokens};
 
 const WEB: &str = "10";
 const OPS: &str = "20";
 const EMAIL: &str = "bot@acme.com";
 const TOKEN: &str = "jira-token-7c1d";
-/// The site's zone in the test config: JQL times are written in it.
+/// The site's zone in the test config: JQL times are written in it, and the
+/// fixture API reads them in it. The server pages histories by 4 and sprints by 2,
+/// whatever is asked, so both page.
 const ZONE_HOURS: i32 = 2;
-/// Histories per changelog page and sprints per sprint page, whatever is asked:
-/// small, so both page.
-const CHANGELOG_PAGE: usize = 4;
-const SPRINT_PAGE: usize = 2;
 
 // ---------------------------------------------------------------------------------
 // The fixtures and the server that plays Jira Cloud.
 
-fn fixture_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/jira")
-}
-
-fn fixture(path: &str) -> Bytes {
-    Bytes::from(std::fs::read(fixture_dir().join(path)).expect(path))
+fn fixture(path: &str) -> &'static [u8] {
+    vigil_fixtures::api::file(&format!("jira/{path}")).expect(path)
 }
 
 fn fixture_json(path: &str) -> Value {
-    serde_json::from_slice(&fixture(path)).expect("fixture json")
+    serde_json::from_slice(fixture(path)).expect("fixture json")
 }
 
 /// The issues of a project, as the search returns them.
@@ -78,15 +67,7 @@ fn sprint_sha(id: u64) -> String {
 }
 
 fn board_sha(id: &str) -> String {
-    sha256_hex(&fixture(&format!("rest/agile/1.0/board/{id}.json")))
-}
-
-/// How the server answers one request instead of serving the fixtures.
-enum Reply {
-    /// This status, these headers, an empty body.
-    Status(u16, Vec<(&'static str, String)>),
-    /// 200 with this body.
-    Body(String),
+    sha256_hex(fixture(&format!("rest/agile/1.0/board/{id}.json")))
 }
 
 /// A request as the server saw it.
@@ -101,229 +82,53 @@ struct Seen {
     status: u16,
 }
 
-struct Shared {
-    script: Mutex<HashMap<String, VecDeque<Reply>>>,
-    seen: Mutex<Vec<Seen>>,
+impl From<Request> for Seen {
+    fn from(request: Request) -> Seen {
+        Seen {
+            instant: request.instant,
+            jql: request.body["jql"].as_str().map(str::to_owned),
+            key: request.key,
+            authorization: request.authorization,
+            status: request.status,
+        }
+    }
 }
 
+/// The shared fixture API, seen from Jira's side.
 struct Server {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
+    api: FixtureApi,
 }
 
 impl Server {
     async fn start() -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let shared = Arc::new(Shared {
-            script: Mutex::new(HashMap::new()),
-            seen: Mutex::new(Vec::new()),
-        });
-        let app = axum::Router::new()
-            .fallback(serve)
-            .with_state(Arc::clone(&shared));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Server { addr, shared }
+        let options = Options {
+            tokens: Tokens {
+                jira_email: EMAIL.to_owned(),
+                jira: TOKEN.to_owned(),
+                ..Tokens::default()
+            },
+            ..Options::default()
+        };
+        let api = FixtureApi::start_with(options).await.expect("fixture api");
+        Server { api }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.api.base_url(Api::Jira)
     }
 
-    fn script(&self, key: &str, reply: Reply) {
-        self.shared
-            .script
-            .lock()
-            .unwrap()
-            .entry(key.to_owned())
-            .or_default()
-            .push_back(reply);
+    /// One-shot replies by request key.
+    fn script(&self, key: &str, reply: Fault) {
+        self.api.fault(Api::Jira, key, reply);
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.shared.seen.lock().unwrap().clone()
+        self.api.requests().into_iter().map(Seen::from).collect()
     }
 
     fn forget_seen(&self) {
-        self.shared.seen.lock().unwrap().clear();
+        self.api.forget_requests();
     }
-}
-
-async fn serve(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let query: HashMap<String, String> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let request: Value = if method == Method::POST {
-        serde_json::from_slice(&body).expect("a json request body")
-    } else {
-        Value::Null
-    };
-    let key = if path == "/rest/api/3/search/jql" {
-        let token = request["nextPageToken"].as_str().unwrap_or("first");
-        format!("POST search#{token}")
-    } else if let Some(start_at) = query.get("startAt") {
-        format!("{path}?startAt={start_at}")
-    } else {
-        path.clone()
-    };
-    let reply = shared
-        .script
-        .lock()
-        .unwrap()
-        .get_mut(&key)
-        .and_then(VecDeque::pop_front);
-    let (status, extra, body) = match reply {
-        Some(Reply::Status(code, extra)) => (code, extra, Bytes::new()),
-        Some(Reply::Body(body)) => (200, Vec::new(), Bytes::from(body)),
-        None => content(&path, &query, &request),
-    };
-    shared.seen.lock().unwrap().push(Seen {
-        instant: Instant::now(),
-        key,
-        jql: request["jql"].as_str().map(str::to_owned),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        status,
-    });
-    let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    for (name, value) in extra {
-        response
-            .headers_mut()
-            .insert(name, HeaderValue::from_str(&value).unwrap());
-    }
-    response
-}
-
-/// The fixture answer, paged as Jira pages it, or 404.
-fn content(
-    path: &str,
-    query: &HashMap<String, String>,
-    request: &Value,
-) -> (u16, Vec<(&'static str, String)>, Bytes) {
-    let ok = |value: Value| (200, Vec::new(), Bytes::from(value.to_string()));
-    let start_at: usize = query
-        .get("startAt")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    if path == "/rest/api/3/search/jql" {
-        return ok(search(request));
-    }
-    if let Some(id) = path
-        .strip_prefix("/rest/api/3/issue/")
-        .and_then(|rest| rest.strip_suffix("/changelog"))
-    {
-        let Value::Array(all) = fixture_json(&format!("rest/api/3/issue/{id}/changelog.json"))
-        else {
-            panic!("changelog is not an array");
-        };
-        let values: Vec<Value> = all
-            .iter()
-            .skip(start_at)
-            .take(CHANGELOG_PAGE)
-            .cloned()
-            .collect();
-        let is_last = start_at + values.len() >= all.len();
-        return ok(json!({
-            "self": format!("https://acme.atlassian.net{path}?startAt={start_at}&maxResults={CHANGELOG_PAGE}"),
-            "maxResults": CHANGELOG_PAGE, "startAt": start_at, "total": all.len(),
-            "isLast": is_last, "values": values,
-        }));
-    }
-    if path == "/rest/agile/1.0/board/10/sprint" {
-        let Value::Array(all) = fixture_json("rest/agile/1.0/board/10/sprint.json") else {
-            panic!("sprints are not an array");
-        };
-        let values: Vec<Value> = all
-            .iter()
-            .skip(start_at)
-            .take(SPRINT_PAGE)
-            .cloned()
-            .collect();
-        let is_last = start_at + values.len() >= all.len();
-        return ok(json!({
-            "maxResults": SPRINT_PAGE, "startAt": start_at, "isLast": is_last, "values": values,
-        }));
-    }
-    let file = format!("{}.json", path.trim_start_matches('/'));
-    match std::fs::read(fixture_dir().join(&file)) {
-        Ok(body) => (200, Vec::new(), Bytes::from(body)),
-        Err(_) => (
-            404,
-            Vec::new(),
-            Bytes::from_static(br#"{"errorMessages":["Not Found"],"errors":{}}"#),
-        ),
-    }
-}
-
-/// `POST /rest/api/3/search/jql`: the project's issues updated at or after the JQL's
-/// time (read in the site's zone), in creation order, `maxResults` a page; the token
-/// is the offset, and the last page has none.
-fn search(request: &Value) -> Value {
-    let jql = request["jql"].as_str().expect("jql");
-    assert_eq!(request["expand"], "changelog", "{request}");
-    let project = jql
-        .strip_prefix("project = \"")
-        .and_then(|rest| rest.split('"').next())
-        .expect("a project clause");
-    let since = jql.split("updated >= \"").nth(1).map(|rest| {
-        let text = rest.split('"').next().expect("a quoted time");
-        let local = NaiveDateTime::parse_from_str(text, "%Y/%m/%d %H:%M").expect("jql time");
-        zone()
-            .from_local_datetime(&local)
-            .single()
-            .expect("an unambiguous time")
-            .with_timezone(&Utc)
-    });
-    let mut found: Vec<Value> = issues(project)
-        .into_iter()
-        .filter(|issue| since.is_none_or(|since| jira_time(&issue["fields"]["updated"]) >= since))
-        .collect();
-    found.sort_by_key(|issue| jira_time(&issue["fields"]["created"]));
-    let max: usize = request["maxResults"].as_u64().expect("maxResults") as usize;
-    let offset: usize = request["nextPageToken"]
-        .as_str()
-        .map(|token| {
-            token
-                .strip_prefix("offset-")
-                .expect("our token")
-                .parse()
-                .expect("offset")
-        })
-        .unwrap_or(0);
-    let page: Vec<Value> = found.iter().skip(offset).take(max).cloned().collect();
-    let mut answer = json!({"issues": page, "isLast": offset + max >= found.len()});
-    if offset + max < found.len() {
-        answer["nextPageToken"] = format!("offset-{}", offset + max).into();
-    }
-    answer
-}
-
-fn zone() -> FixedOffset {
-    FixedOffset::east_opt(ZONE_HOURS * 3600).unwrap()
-}
-
-fn jira_time(value: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_str(value.as_str().expect("a time"), "%Y-%m-%dT%H:%M:%S%.f%z")
-        .expect("jira time")
-        .with_timezone(&Utc)
 }
 
 // ---------------------------------------------------------------------------------
@@ -1040,7 +845,7 @@ async fn waits_out_a_429_and_a_503_that_say_retry_after() {
     let server = Server::start().await;
     server.script(
         "POST search#offset-2",
-        Reply::Status(
+        Fault::Status(
             429,
             vec![
                 ("retry-after", "1".to_owned()),
@@ -1051,7 +856,7 @@ async fn waits_out_a_429_and_a_503_that_say_retry_after() {
     );
     server.script(
         "/rest/api/3/issue/10104/changelog?startAt=4",
-        Reply::Status(503, vec![("retry-after", "1".to_owned())]),
+        Fault::Status(503, vec![("retry-after", "1".to_owned())]),
     );
     let jira = connector(&server);
     let log = log();
@@ -1084,7 +889,7 @@ async fn a_malformed_page_fails_the_run_and_the_next_run_completes() {
     let server = Server::start().await;
     server.script(
         "POST search#offset-2",
-        Reply::Body(r#"{"issues": [{"id": "10102", "key": "WEB-2""#.to_owned()),
+        Fault::Body(r#"{"issues": [{"id": "10102", "key": "WEB-2""#.to_owned()),
     );
     let jira = connector(&server);
     let log = log();
@@ -1094,7 +899,7 @@ async fn a_malformed_page_fails_the_run_and_the_next_run_completes() {
     let error = failed.error.as_ref().expect("an error").to_string();
     assert_eq!(
         error,
-        "malformed json from /rest/api/3/search/jql: EOF while parsing an object at line 1 column 42"
+        "malformed json from /jira/rest/api/3/search/jql: EOF while parsing an object at line 1 column 42"
     );
     assert_eq!(
         runs_row(&log.log, &failed),
@@ -1145,14 +950,16 @@ async fn a_malformed_page_fails_the_run_and_the_next_run_completes() {
 #[tokio::test]
 async fn an_issue_that_cannot_be_mapped_is_rejected_and_kept() {
     let server = Server::start().await;
-    let mut page = search(&json!({
-        "jql": "project = \"OPS\" ORDER BY created ASC", "expand": "changelog", "maxResults": 2,
-    }));
-    page["issues"][1]["fields"]
-        .as_object_mut()
-        .unwrap()
-        .remove("status");
-    server.script("POST search#first", Reply::Body(page.to_string()));
+    // OPS's first page as the server serves it, with OPS-2's status gone.
+    server.script(
+        "POST search#first",
+        Fault::Edit(Box::new(|page: &mut Value| {
+            page["issues"][1]["fields"]
+                .as_object_mut()
+                .unwrap()
+                .remove("status");
+        })),
+    );
     let jira = connector(&server);
     let log = log();
     let report = run_once(&jira, OPS, &log.log).await;
