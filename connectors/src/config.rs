@@ -683,10 +683,10 @@ struct CommonFields {
 
 /// Reads the config file at `path` and checks it with `parse`, which looks
 /// `token_env` up in the process environment.
-fn load_file<T>(
+pub(crate) fn load_file<T, E: From<ConfigError>>(
     path: &Path,
-    parse: impl FnOnce(&str, &str, &dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError>,
-) -> Result<T, ConfigError> {
+    parse: impl FnOnce(&str, &str, &dyn Fn(&str) -> Option<String>) -> Result<T, E>,
+) -> Result<T, E> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,

@@ -18,7 +18,9 @@
 //!   scope's cursor, lets the connector fetch from it (minus an overlap), keeps raw
 //!   payloads, publishes canonical records with tenant and lineage, records the run
 //!   in `eng.connector_runs`, and moves the cursor only once everything is published.
-//! - [`config`]: connector config files, checked up front.
+//! - [`config`]: connector config files, checked up front; [`registry`] turns a
+//!   source name and its config into a runnable [`Configured`] connector with its
+//!   scopes (what `vigil connect` and the server's connectors use).
 //! - one folder per source, each with the same three parts kept apart: transport
 //!   (endpoints and paging), format (the source's JSON shape) and mapping (JSON to
 //!   canonical record): [`github`] (pull requests, details, reviews), [`jira`]
@@ -32,6 +34,7 @@ pub mod config;
 pub mod github;
 pub mod http;
 pub mod jira;
+pub mod registry;
 pub mod run;
 
 pub use azure::AzureConnector;
@@ -44,6 +47,7 @@ pub use config::{
 pub use github::GitHubConnector;
 pub use http::{HttpClient, HttpError, HttpStats, RetryPolicy};
 pub use jira::JiraConnector;
+pub use registry::{Configured, LoadError, SourceKind};
 pub use run::{
     CanonicalRecord, Connector, Cursor, RawRef, Relation, Run, RunError, RunReport, RunSettings,
     RunStatus, run_once,

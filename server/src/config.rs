@@ -14,12 +14,19 @@
 //! webhook_timeout = "10s"                # per attempt of a webhook sink's delivery
 //! webhook_attempts = 10                  # attempts before a change goes to vigil_sink_errors
 //! builtin_views = true                   # install the domain's sources and views (vigil_views)
+//!
+//! [[connectors]]                         # a connector the server runs (any number)
+//! id = "jira-acme"                       # names it in /api/v1/admin/connectors [default: the source]
+//! source = "jira"                        # github | jira | azure | clickup
+//! config = "connectors/jira.toml"        # its config file, relative to this file
+//! every = "5m"                           # left out: only when POST …/{id}/run asks
 //! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use vigil_connectors::SourceKind;
 use vigil_engine::repr::{Datum, ScalarType};
 use vigil_sql::ClockMode;
 
@@ -66,6 +73,68 @@ pub struct Config {
     /// Whether starting installs the built-in sources and views (`vigil_views`)
     /// that the data directory lacks. Tests that need an empty catalog turn it off.
     pub builtin_views: bool,
+    /// The connectors the server runs, by schedule and on request.
+    pub connectors: Vec<ConnectorSpec>,
+}
+
+/// A connector the server runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectorSpec {
+    /// Unique among the server's connectors; the `{id}` of its admin routes.
+    pub id: String,
+    pub source: SourceKind,
+    /// The connector's own config file (see `vigil_connectors::config`).
+    pub config: PathBuf,
+    /// How often it runs by itself; `None`: only when asked.
+    pub every: Option<Duration>,
+}
+
+/// A `[[connectors]]` entry of the file, or a `--connector SOURCE=FILE` flag.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorEntry {
+    pub id: Option<String>,
+    pub source: String,
+    pub config: PathBuf,
+    pub every: Option<String>,
+}
+
+impl ConnectorEntry {
+    /// Parses the flag form `SOURCE=FILE` (the id is the source's name).
+    pub fn from_flag(text: &str) -> Result<ConnectorEntry, String> {
+        match text.split_once('=') {
+            Some((source, config)) if !source.is_empty() && !config.is_empty() => {
+                Ok(ConnectorEntry {
+                    id: None,
+                    source: source.to_owned(),
+                    config: PathBuf::from(config),
+                    every: None,
+                })
+            }
+            _ => Err(format!(
+                "expected SOURCE=FILE, such as jira=jira.toml, not {text:?}"
+            )),
+        }
+    }
+
+    fn resolve(self) -> Result<ConnectorSpec, ConfigError> {
+        let source: SourceKind =
+            self.source
+                .parse()
+                .map_err(|error: vigil_connectors::registry::UnknownSource| {
+                    ConfigError::Connector(error.to_string())
+                })?;
+        let every = self
+            .every
+            .map(|text| parse_duration("every", text))
+            .transpose()?;
+        Ok(ConnectorSpec {
+            id: self.id.unwrap_or_else(|| source.as_str().to_owned()),
+            source,
+            config: self.config,
+            every,
+        })
+    }
 }
 
 /// How long one webhook delivery attempt may take unless told otherwise.
@@ -85,6 +154,7 @@ impl Default for Config {
             webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
             webhook_attempts: DEFAULT_WEBHOOK_ATTEMPTS,
             builtin_views: true,
+            connectors: Vec::new(),
         }
     }
 }
@@ -109,6 +179,8 @@ pub struct ConfigLayer {
     pub webhook_timeout: Option<String>,
     pub webhook_attempts: Option<u32>,
     pub builtin_views: Option<bool>,
+    /// Unlike the other keys, a layer's connectors add to those of the layer below.
+    pub connectors: Option<Vec<ConnectorEntry>>,
 }
 
 impl ConfigLayer {
@@ -118,10 +190,16 @@ impl ConfigLayer {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|source| ConfigError::Parse {
+        let mut layer = Self::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
             source,
-        })
+        })?;
+        // A connector's config file is named relative to the file that names it.
+        let base = path.parent().unwrap_or(Path::new(""));
+        for entry in layer.connectors.iter_mut().flatten() {
+            entry.config = base.join(&entry.config);
+        }
+        Ok(layer)
     }
 
     /// Parses the TOML text of a configuration file.
@@ -142,6 +220,13 @@ impl ConfigLayer {
             webhook_timeout: overrides.webhook_timeout.or(self.webhook_timeout),
             webhook_attempts: overrides.webhook_attempts.or(self.webhook_attempts),
             builtin_views: overrides.builtin_views.or(self.builtin_views),
+            connectors: match (self.connectors, overrides.connectors) {
+                (Some(mut below), Some(above)) => {
+                    below.extend(above);
+                    Some(below)
+                }
+                (below, above) => above.or(below),
+            },
         }
     }
 
@@ -174,13 +259,7 @@ impl ConfigLayer {
             Some(other) => return Err(ConfigError::Clock(other.to_owned())),
         };
         let webhook_timeout = match self.webhook_timeout {
-            Some(text) => humantime::parse_duration(&text)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or(ConfigError::Duration {
-                    key: "webhook_timeout",
-                    value: text,
-                })?,
+            Some(text) => parse_duration("webhook_timeout", text)?,
             None => defaults.webhook_timeout,
         };
         let webhook_attempts = match self.webhook_attempts {
@@ -198,8 +277,33 @@ impl ConfigLayer {
             webhook_timeout,
             webhook_attempts,
             builtin_views: self.builtin_views.unwrap_or(defaults.builtin_views),
+            connectors: resolve_connectors(self.connectors.unwrap_or_default())?,
         })
     }
+}
+
+/// The connector entries, checked, with unique ids.
+fn resolve_connectors(entries: Vec<ConnectorEntry>) -> Result<Vec<ConnectorSpec>, ConfigError> {
+    let mut specs: Vec<ConnectorSpec> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let spec = entry.resolve()?;
+        if specs.iter().any(|other| other.id == spec.id) {
+            return Err(ConfigError::Connector(format!(
+                "two connectors are called \"{}\": give each an id",
+                spec.id
+            )));
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
+}
+
+/// A positive duration such as `10s` or `5m`.
+fn parse_duration(key: &'static str, text: String) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(&text)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or(ConfigError::Duration { key, value: text })
 }
 
 /// Why a configuration could not be loaded.
@@ -229,6 +333,8 @@ pub enum ConfigError {
     Duration { key: &'static str, value: String },
     #[error("webhook_attempts must be at least 1")]
     ZeroAttempts,
+    #[error("invalid connector: {0}")]
+    Connector(String),
 }
 
 /// A manual clock's start, as milliseconds since the Unix epoch.
@@ -319,6 +425,65 @@ mod tests {
             .resolve()
             .unwrap();
         assert!(!config.builtin_views);
+    }
+
+    #[test]
+    fn connectors_come_from_the_file_and_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.toml");
+        std::fs::write(
+            &path,
+            "[[connectors]]\nid = \"jira-acme\"\nsource = \"jira\"\n\
+             config = \"jira.toml\"\nevery = \"5m\"\n",
+        )
+        .unwrap();
+        let flags = ConfigLayer {
+            connectors: Some(vec![
+                ConnectorEntry::from_flag("github=/etc/gh.toml").unwrap(),
+            ]),
+            ..ConfigLayer::default()
+        };
+        let config = ConfigLayer::load(&path)
+            .unwrap()
+            .overridden_by(flags)
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            config.connectors,
+            [
+                ConnectorSpec {
+                    id: "jira-acme".into(),
+                    source: SourceKind::Jira,
+                    config: dir.path().join("jira.toml"),
+                    every: Some(Duration::from_secs(300)),
+                },
+                ConnectorSpec {
+                    id: "github".into(),
+                    source: SourceKind::GitHub,
+                    config: PathBuf::from("/etc/gh.toml"),
+                    every: None,
+                },
+            ]
+        );
+        for (text, expected) in [
+            (
+                "[[connectors]]\nsource = \"gitlab\"\nconfig = \"x\"",
+                "unknown source",
+            ),
+            (
+                "[[connectors]]\nsource = \"jira\"\nconfig = \"x\"\nevery = \"often\"",
+                "invalid every",
+            ),
+            (
+                "[[connectors]]\nsource = \"jira\"\nconfig = \"a\"\n\
+                 [[connectors]]\nsource = \"jira\"\nconfig = \"b\"",
+                "two connectors are called \"jira\"",
+            ),
+        ] {
+            let err = ConfigLayer::parse(text).unwrap().resolve().unwrap_err();
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
+        assert!(ConnectorEntry::from_flag("jira").is_err());
     }
 
     #[test]

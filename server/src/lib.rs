@@ -48,6 +48,8 @@
 //! ```
 
 pub mod config;
+pub mod connectors;
+pub mod demo;
 pub mod http;
 pub mod pgwire;
 pub mod sinks;
@@ -63,6 +65,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 use vigil_changelog::{ChangeLog, EmbeddedLog, KafkaLog, LogError};
 use vigil_sql::{Coordinator, SqlError};
+
+use crate::connectors::Connectors;
 
 pub use config::{Config, ConfigError};
 
@@ -85,6 +89,8 @@ pub enum ServerError {
     Kafka { brokers: String, source: LogError },
     #[error("cannot install the built-in sources and views")]
     BuiltinViews { source: vigil_views::InstallError },
+    #[error(transparent)]
+    Connector(#[from] crate::connectors::ConnectorLoadError),
     #[error("the server was shut down while starting")]
     Interrupted,
 }
@@ -97,6 +103,7 @@ pub struct Server {
     http_addr: SocketAddr,
     log: Arc<dyn ChangeLog>,
     coordinator: Coordinator,
+    connectors: Arc<Connectors>,
     /// How webhook sinks retry.
     webhook_policy: crate::sinks::webhook::RetryPolicy,
     endpoint: crate::pgwire::Endpoint,
@@ -111,6 +118,8 @@ impl Server {
         let (listener, local_addr) = listen(&config.listen).await?;
         let (http_listener, http_addr) = listen(&config.http_listen).await?;
         let log = open_log(config).await?;
+        // Before the data directory is replayed, so a bad connector config fails fast.
+        let connectors = Arc::new(Connectors::load(&config.connectors, Arc::clone(&log))?);
         let sql_config = vigil_sql::Config {
             log: Some(Arc::clone(&log)),
             clock: config.clock,
@@ -148,6 +157,7 @@ impl Server {
             http_addr,
             log,
             coordinator,
+            connectors,
             webhook_policy,
             endpoint: crate::pgwire::Endpoint::new(),
             shutdown_grace: SHUTDOWN_GRACE,
@@ -164,6 +174,16 @@ impl Server {
     /// port 0).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The server's coordinator, for queries from the same process.
+    pub fn coordinator(&self) -> Coordinator {
+        self.coordinator.clone()
+    }
+
+    /// The connectors the server runs, to run one now.
+    pub fn connectors(&self) -> Arc<Connectors> {
+        Arc::clone(&self.connectors)
     }
 
     /// Where the change log lives, for the startup message.
@@ -189,6 +209,7 @@ impl Server {
             // The coordinator hands the same log to the HTTP routes.
             log: _,
             coordinator,
+            connectors,
             webhook_policy,
             endpoint,
             shutdown_grace,
@@ -201,10 +222,15 @@ impl Server {
             })
             .instrument(tracing::info_span!("sinks")),
         );
+        let (stop_schedule, schedule_stopped) = tokio::sync::oneshot::channel::<()>();
+        let schedule = tokio::spawn(Arc::clone(&connectors).schedule(async {
+            let _ = schedule_stopped.await;
+        }));
         tracing::debug!(%local_addr, "accepting PostgreSQL connections");
         tracing::debug!(%http_addr, "accepting HTTP requests");
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = http::app(http::AppState::new(coordinator.clone()));
+        let router =
+            http::app(http::AppState::new(coordinator.clone()).with_connectors(connectors));
         let mut http_task = tokio::spawn(
             async move {
                 axum::serve(http_listener, router)
@@ -255,6 +281,8 @@ impl Server {
             }
         }
         drop(listener);
+        let _ = stop_schedule.send(());
+        let _ = schedule.await;
         // Sinks commit after each delivery, so stopping one mid-way loses nothing;
         // waiting for them lets go of the data directory before returning.
         let _ = stop_sinks.send(());

@@ -4,11 +4,19 @@
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use vigil_server::config::{ConfigLayer, DEFAULT_DATA_DIR, DEFAULT_HTTP_LISTEN};
+use vigil_changelog::{ChangeLog, EmbeddedLog, KafkaLog};
+use vigil_connectors::{Configured, RunStatus, SourceKind};
+use vigil_server::config::{
+    ConfigLayer, ConnectorEntry, DEFAULT_DATA_DIR, DEFAULT_HTTP_LISTEN, changelog_dir,
+};
+use vigil_server::connectors::RunSummary;
+use vigil_server::demo;
 use vigil_server::http::publish::{self, DEFAULT_BATCH, Job};
 use vigil_server::{Config, Server};
 
@@ -21,14 +29,14 @@ use vigil_server::{Config, Server};
         `vigil serve` runs the server: PostgreSQL clients on 127.0.0.1:6875, the HTTP API \
         on 127.0.0.1:6876. Sources (CREATE SOURCE … FROM TOPIC) read topics of the change \
         log, which is embedded in the data directory unless --kafka names brokers. \
-        `vigil publish` writes JSON lines to a topic."
+        `vigil publish` writes JSON lines to a topic; `vigil connect` runs a source \
+        connector (GitHub, Jira, Azure Boards, ClickUp) into the change log."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-// `demo` and `connect` will join these.
 #[derive(Subcommand)]
 enum Command {
     /// Run the server until Ctrl-C or SIGTERM.
@@ -36,7 +44,26 @@ enum Command {
     /// Publish JSON lines to a change-log topic.
     #[command(long_about = PUBLISH_ABOUT)]
     Publish(PublishArgs),
+    /// Run a source connector into the change log, once or on a schedule.
+    #[command(long_about = CONNECT_ABOUT)]
+    Connect(ConnectArgs),
+    /// Run the server with demo data: the engineering views, filled from recorded
+    /// GitHub, Jira, Azure Boards and ClickUp payloads through the real connectors.
+    #[command(long_about = DEMO_ABOUT)]
+    Demo(ServeArgs),
 }
+
+const DEMO_ABOUT: &str = "Run the server with demo data, until Ctrl-C or SIGTERM.
+
+A local server plays the GitHub, Jira, Azure Boards and ClickUp APIs with the recorded payloads in fixtures/; the real connectors fetch from it, and every engineering view (board_compliance, sprint_velocity, blocked_items, validation_results, …) fills within seconds. The demo's connector configs are written to DATA_DIR/demo-connectors; POST /api/v1/admin/connectors/{github,jira,azure,clickup}/run fetches again.
+
+Takes the flags of `vigil serve`; the data directory defaults to ./vigil-demo.";
+
+const CONNECT_ABOUT: &str = "Run a source connector into the change log, once or on a schedule.
+
+Each run fetches every scope of the config (repositories, boards, projects, spaces) from its cursor, keeps the raw payloads in raw.SOURCE, publishes canonical records to the eng.* topics and records itself in eng.connector_runs.
+
+The change log is Kafka with --kafka, otherwise the embedded log of --data-dir. A running server holds its embedded log: to run a connector there, name it in the server's config ([[connectors]], or --connector SOURCE=FILE) and run it with POST /api/v1/admin/connectors/ID/run.";
 
 const PUBLISH_ABOUT: &str = "Publish JSON lines to a change-log topic.
 
@@ -78,8 +105,13 @@ struct ServeArgs {
     /// Do not install the built-in sources and views on start (an empty catalog)
     #[arg(long)]
     no_builtin_views: bool,
+    /// A connector the server runs on request (POST /api/v1/admin/connectors/SOURCE/run);
+    /// repeatable. Schedules and ids are set in the config file's [[connectors]]
+    #[arg(long, value_name = "SOURCE=FILE", value_parser = ConnectorEntry::from_flag)]
+    connector: Vec<ConnectorEntry>,
     /// TOML file with the keys `listen`, `http_listen`, `data_dir`, `workers`, `kafka`,
-    /// `clock`, `clock_start`, `webhook_timeout`, `webhook_attempts`, `builtin_views`
+    /// `clock`, `clock_start`, `webhook_timeout`, `webhook_attempts`, `builtin_views` and
+    /// `[[connectors]]` (`id`, `source`, `config`, `every`)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -87,6 +119,11 @@ struct ServeArgs {
 impl ServeArgs {
     /// The configuration: defaults, then the file, then the flags.
     fn config(self) -> anyhow::Result<Config> {
+        self.config_over(ConfigLayer::default())
+    }
+
+    /// The configuration: defaults, then `base`, then the file, then the flags.
+    fn config_over(self, base: ConfigLayer) -> anyhow::Result<Config> {
         let file = match &self.config {
             Some(path) => ConfigLayer::load(path)?,
             None => ConfigLayer::default(),
@@ -102,8 +139,9 @@ impl ServeArgs {
             webhook_timeout: self.webhook_timeout,
             webhook_attempts: self.webhook_attempts,
             builtin_views: self.no_builtin_views.then_some(false),
+            connectors: (!self.connector.is_empty()).then_some(self.connector),
         };
-        Ok(file.overridden_by(flags).resolve()?)
+        Ok(base.overridden_by(file).overridden_by(flags).resolve()?)
     }
 }
 
@@ -132,6 +170,35 @@ struct PublishArgs {
     batch: usize,
 }
 
+/// Flags of `vigil connect`.
+#[derive(Args)]
+struct ConnectArgs {
+    /// The source system: github, jira, azure or clickup
+    source: SourceKind,
+    /// The connector's config file (TOML; see connectors/README or `vigil_connectors::config`)
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Run every scope once, then exit (the default); the exit status says whether all succeeded
+    #[arg(long, conflicts_with = "every")]
+    once: bool,
+    /// Run every scope now and then again each DURATION (such as 5m), until Ctrl-C
+    #[arg(long, value_name = "DURATION", value_parser = parse_every)]
+    every: Option<Duration>,
+    /// Publish to these Kafka brokers instead of the embedded change log
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT]")]
+    kafka: Option<String>,
+    /// Data directory whose embedded change log is written without --kafka
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+fn parse_every(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|every| !every.is_zero())
+        .ok_or_else(|| format!("expected a duration such as 5m or 1h, not {text:?}"))
+}
+
 /// Progress is printed each time this many more records are published.
 const PROGRESS_EVERY: u64 = 100_000;
 
@@ -149,6 +216,21 @@ fn main() -> anyhow::Result<()> {
             // Logs go to stderr: stdout carries the summary line.
             init_logging("warn", true);
             publish(args)
+        }
+        Command::Demo(args) => {
+            init_logging("warn", false);
+            let chose_clock = args.clock.is_some() || args.clock_start.is_some();
+            let config = args.config_over(demo::defaults(chose_clock))?;
+            tokio::runtime::Runtime::new()
+                .context("cannot start the async runtime")?
+                .block_on(run_demo(config))
+        }
+        Command::Connect(args) => {
+            // Logs go to stderr: stdout carries one line per run.
+            init_logging("warn", true);
+            tokio::runtime::Runtime::new()
+                .context("cannot start the async runtime")?
+                .block_on(connect(args))
         }
     }
 }
@@ -176,6 +258,57 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     server.run(shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `vigil demo`: the server, the fixture API, one run of each connector, then the
+/// views' row counts and where to connect.
+async fn run_demo(mut config: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let _fixture_api = demo::prepare(&mut config)
+        .await
+        .context("vigil demo could not start")?;
+    let server = Server::bind(&config)
+        .await
+        .context("vigil could not start")?;
+    let pg = server.local_addr();
+    println!("{}", listening_line(pg));
+    println!("vigil: HTTP API on http://{}", server.http_addr());
+    let connectors = server.connectors();
+    let coordinator = server.coordinator();
+    let mut running = tokio::spawn(server.run(shutdown_signal()));
+    println!(
+        "vigil demo: loading recorded GitHub, Jira, Azure Boards and ClickUp data through the connectors (configs in {})",
+        config.data_dir.join(demo::CONFIG_DIR).display()
+    );
+    let loaded = async {
+        demo::load(&connectors, |source, run| {
+            println!("  {source} {}", run.line());
+        })
+        .await?;
+        demo::view_counts(&coordinator).await
+    };
+    let counts = tokio::select! {
+        counts = loaded => counts?,
+        stopped = &mut running => return Ok(stopped??),
+    };
+    println!(
+        "vigil demo: loaded in {:.1}s; the engineering views:",
+        started.elapsed().as_secs_f64()
+    );
+    for (view, rows) in counts {
+        println!("  {view:<22} {rows:>4} rows");
+    }
+    println!(
+        "vigil demo: ready. Try: psql -h 127.0.0.1 -p {} -U vigil vigil -c 'SELECT * FROM board_compliance'",
+        pg.port()
+    );
+    if matches!(config.clock, vigil_sql::ClockMode::Manual { .. }) {
+        println!(
+            "vigil demo: the clock is manual, at the fixtures' day; move it with ADVANCE CLOCK BY '2 days' and watch blocked_items"
+        );
+    }
+    running.await??;
     Ok(())
 }
 
@@ -226,6 +359,59 @@ fn publish(args: PublishArgs) -> anyhow::Result<()> {
             Err(stopped.error.into())
         }
     }
+}
+
+/// `vigil connect`: runs every scope, once or on a schedule, printing one line per
+/// run. Tokens come from the config or the environment and are never printed.
+async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+    let configured = Configured::load(args.source, &args.config)?;
+    let log: Arc<dyn ChangeLog> = match &args.kafka {
+        Some(brokers) => Arc::new(
+            KafkaLog::connect(brokers)
+                .with_context(|| format!("cannot connect to the kafka brokers {brokers}"))?,
+        ),
+        None => {
+            let dir = changelog_dir(&args.data_dir);
+            Arc::new(EmbeddedLog::open(&dir).with_context(|| {
+                format!(
+                    "cannot open the embedded change log in {}; if a vigil server runs on it, \
+                     run the connector in the server ([[connectors]] in its config) and \
+                     start it with POST /api/v1/admin/connectors/ID/run, or use --kafka",
+                    dir.display()
+                )
+            })?)
+        }
+    };
+    let Some(every) = args.every else {
+        let failed = run_and_print(&configured, log.as_ref()).await;
+        if failed > 0 {
+            anyhow::bail!("{failed} of {} runs failed", configured.scopes.len());
+        }
+        return Ok(());
+    };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            _ = ticks.tick() => {
+                run_and_print(&configured, log.as_ref()).await;
+            }
+        }
+    }
+}
+
+/// Runs every scope once, prints a line per run, and returns how many failed.
+async fn run_and_print(configured: &Configured, log: &dyn ChangeLog) -> usize {
+    let reports = configured.run_all(log).await;
+    for report in &reports {
+        println!("{} {}", report.connector, RunSummary::of(report).line());
+    }
+    reports
+        .iter()
+        .filter(|report| report.status != RunStatus::Succeeded)
+        .count()
 }
 
 /// The line that tells a person where to point psql.
@@ -334,6 +520,47 @@ mod tests {
         assert_eq!(args.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(args.batch, 10_000);
         assert_eq!((args.partitions, args.kafka), (None, None));
+    }
+
+    #[test]
+    fn connect_takes_a_source_a_config_and_a_schedule() {
+        let cli = Cli::parse_from([
+            "vigil",
+            "connect",
+            "jira",
+            "--config",
+            "jira.toml",
+            "--every",
+            "5m",
+        ]);
+        let Command::Connect(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(args.source, SourceKind::Jira);
+        assert_eq!(args.config, PathBuf::from("jira.toml"));
+        assert_eq!(args.every, Some(Duration::from_secs(300)));
+        assert!(!args.once);
+        for wrong in [
+            &["vigil", "connect", "gitlab", "--config", "x.toml"][..],
+            &["vigil", "connect", "jira"],
+            &[
+                "vigil", "connect", "jira", "--config", "x", "--once", "--every", "1m",
+            ],
+            &["vigil", "connect", "jira", "--config", "x", "--every", "0s"],
+        ] {
+            assert!(Cli::try_parse_from(wrong).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn serve_takes_connectors() {
+        let cli = Cli::parse_from(["vigil", "serve", "--connector", "github=gh.toml"]);
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        let config = args.config().unwrap();
+        assert_eq!(config.connectors.len(), 1);
+        assert_eq!(config.connectors[0].id, "github");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use vigil_engine::repr::text::ReprError;
 use vigil_sql::SqlError;
 
 use super::ndjson::BadRecord;
+use crate::connectors::RunRefused;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,8 @@ pub enum AppError {
     NotFound(String),
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
+    #[error(transparent)]
+    Connector(#[from] crate::connectors::RunRefused),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -106,6 +109,11 @@ impl AppError {
             AppError::BadPath(_) => "bad_path",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
+            AppError::Connector(refused) => match refused {
+                RunRefused::Unknown(_) => "unknown_connector",
+                RunRefused::Busy(_) => "connector_busy",
+                RunRefused::Interrupted(_) => "internal_error",
+            },
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -137,6 +145,11 @@ impl AppError {
             AppError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Connector(refused) => match refused {
+                RunRefused::Unknown(_) => StatusCode::NOT_FOUND,
+                RunRefused::Busy(_) => StatusCode::CONFLICT,
+                RunRefused::Interrupted(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -13,15 +13,18 @@
 //!       [?col=value&…][&limit=N]        text/csv, application/vnd.apache.arrow.stream
 //!  GET  /api/v1/views/{name}/changes ◀─ text/event-stream: snapshot, then one event per
 //!       [?last_event_id=T]              timestamp; Last-Event-ID: T resumes after T
+//!  GET  /api/v1/admin/connectors     ◀─ the server's connectors and their last runs
+//!  POST /api/v1/admin/connectors/{id}/run[?wait=true]  runs one now (202, or 200 with its runs)
 //! ```
 //!
 //! Modules: [`ndjson`] is the record format (shared with `vigil publish`), [`topics`]
 //! the topic routes, [`views`] the view catalog and snapshots, [`sse`] the change
-//! streams, [`error`] the one error type every route answers with, and [`publish`]
+//! streams, [`admin`] the connector routes, [`error`] the one error type every route answers with, and [`publish`]
 //! the client side, `vigil publish`. [`app`] builds the router from an [`AppState`],
 //! so tests drive it without a socket; [`crate::Server::run`] serves it and shuts it
 //! down with pgwire.
 
+pub mod admin;
 pub mod error;
 pub mod ndjson;
 pub mod publish;
@@ -36,11 +39,13 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use vigil_changelog::ChangeLog;
 use vigil_sql::Coordinator;
+
+use crate::connectors::Connectors;
 
 pub use error::{AppError, ErrorBody};
 
@@ -53,16 +58,24 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub struct AppState {
     log: Arc<dyn ChangeLog>,
     coordinator: Coordinator,
+    connectors: Arc<Connectors>,
 }
 
 impl AppState {
     /// State over the server's coordinator, whose views the view routes read, and
     /// its change log, so what is published here is what its sources see.
     pub fn new(coordinator: Coordinator) -> AppState {
+        let log = coordinator.log();
         AppState {
-            log: coordinator.log(),
+            connectors: Arc::new(Connectors::none(Arc::clone(&log))),
+            log,
             coordinator,
         }
+    }
+
+    /// The same state, running `connectors` on request.
+    pub fn with_connectors(self, connectors: Arc<Connectors>) -> AppState {
+        AppState { connectors, ..self }
     }
 }
 
@@ -77,6 +90,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/views", get(views::list))
         .route("/api/v1/views/{name}", get(views::snapshot))
         .route("/api/v1/views/{name}/changes", get(sse::changes))
+        .route("/api/v1/admin/connectors", get(admin::list))
+        .route("/api/v1/admin/connectors/{id}/run", post(admin::run))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
