@@ -28,6 +28,7 @@
 //! The change log's publish is synchronous; a run calls it between fetches, on the
 //! task that runs it.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use vigil_changelog::{ChangeLog, LogError, Message, Partition, Record, Retention, TopicSpec};
 
+use crate::config::StatusCategory;
 use crate::http::{HttpError, HttpStats};
 
 /// The compacted topic of cursors, keyed by `{connector}:{tenant}:{scope}`.
@@ -105,6 +107,28 @@ pub const CONNECTOR_RUNS: Relation = Relation {
     topic: "eng.connector_runs",
     key: &["tenant_id", "run_id"],
 };
+pub const MAPPINGS: Relation = Relation {
+    name: "mappings",
+    topic: "eng.mappings",
+    key: &["tenant_id", "connector", "scope_id", "version"],
+};
+
+/// How a scope's records are mapped: what `eng.mappings` holds for a scope and
+/// mapping version, published at the start of every run, so the
+/// `mapping_version` of every record names a row that says how it was made.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mapping {
+    /// The board the scope is (`jira:10`); `None` for a repository.
+    pub board_id: Option<String>,
+    pub story_points_field: Option<String>,
+    pub sprint_field: Option<String>,
+    pub flagged_field: Option<String>,
+    /// The status names whose category the mapping sets, with that category.
+    pub status_categories: BTreeMap<String, StatusCategory>,
+    pub blocked_statuses: Vec<String>,
+    pub blocked_tags: Vec<String>,
+    pub pr_key_pattern: Option<String>,
+}
 
 /// The raw topic of a connector: `raw.github`, `raw.jira`, …
 pub fn raw_topic(connector: &str) -> String {
@@ -139,6 +163,10 @@ pub trait Connector: Send + Sync {
     /// The relations this connector publishes to, so their topics exist before the
     /// first record.
     fn relations(&self) -> &'static [&'static Relation];
+
+    /// How `scope`'s records are mapped; [`RunError::Scope`] for a scope the config
+    /// does not name.
+    fn mapping(&self, scope: &str) -> Result<Mapping, RunError>;
 
     /// Fetches the records of `scope` updated at or after `since` (everything when
     /// `None`), calling [`Run::keep_raw`] on each payload before mapping it,
@@ -432,6 +460,32 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Publishes the scope's row of `eng.mappings` now.
+    fn record_mapping(&self, mapping: Mapping) -> Result<(), RunError> {
+        let mut row = Map::new();
+        let mut set = |column: &str, value: Value| {
+            row.insert(column.to_owned(), value);
+        };
+        set("tenant_id", self.settings.tenant_id.clone().into());
+        set("connector", self.connector.into());
+        set("scope_id", self.scope.clone().into());
+        set("version", self.settings.mapping_version.into());
+        set("board_id", mapping.board_id.into());
+        set("story_points_field", mapping.story_points_field.into());
+        set("sprint_field", mapping.sprint_field.into());
+        set("flagged_field", mapping.flagged_field.into());
+        let categories: Map<String, Value> = mapping
+            .status_categories
+            .into_iter()
+            .map(|(status, category)| (status, category.as_str().into()))
+            .collect();
+        set("status_categories", Value::Object(categories));
+        set("blocked_statuses", mapping.blocked_statuses.into());
+        set("blocked_tags", mapping.blocked_tags.into());
+        set("pr_key_pattern", mapping.pr_key_pattern.into());
+        self.publish_row(&MAPPINGS, row)
+    }
+
     /// Publishes the run's row of `eng.connector_runs` now.
     fn record_run(
         &self,
@@ -457,10 +511,20 @@ impl Run<'_> {
         set("rejected", self.rejected.into());
         set("error", error.map(ToString::to_string).into());
         set("cursor", cursor.map(Cursor::to_json).into());
-        let key = key_of(&CONNECTOR_RUNS, &row)?;
+        self.publish_row(&CONNECTOR_RUNS, row)
+    }
+
+    /// Publishes one row about the run itself (not a record fetched, so not
+    /// counted as published) at once.
+    fn publish_row(
+        &self,
+        relation: &'static Relation,
+        row: Map<String, Value>,
+    ) -> Result<(), RunError> {
+        let key = key_of(relation, &row)?;
         let value = Value::Object(row).to_string();
         self.log.publish(
-            CONNECTOR_RUNS.topic,
+            relation.topic,
             &[Message {
                 key: Some(&key),
                 value: Some(value.as_bytes()),
@@ -576,6 +640,7 @@ async fn execute(
     };
     log.ensure_topic(CURSORS_TOPIC, &compacted)?;
     log.ensure_topic(CONNECTOR_RUNS.topic, &compacted)?;
+    log.ensure_topic(MAPPINGS.topic, &compacted)?;
     log.ensure_topic(&run.raw_topic, &compacted)?;
     for relation in connector.relations() {
         log.ensure_topic(relation.topic, &compacted)?;
@@ -588,6 +653,7 @@ async fn execute(
         None,
         progress.cursor_before.as_ref(),
     )?;
+    run.record_mapping(connector.mapping(&run.scope)?)?;
     progress.since = progress.cursor_before.and_then(|cursor| {
         let overlap = chrono::TimeDelta::from_std(run.settings.overlap).ok()?;
         cursor.updated_at.checked_sub_signed(overlap)

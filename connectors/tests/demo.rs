@@ -6,42 +6,78 @@
 
 mod common;
 
-use common::{log, succeeded};
-use vigil_connectors::{
-    AzureConfig, AzureConnector, ClickUpConfig, ClickUpConnector, Connector, GitHubConfig,
-    GitHubConnector, JiraConfig, JiraConnector, run_once,
-};
+use common::{keyed, log, succeeded};
+use serde_json::{Value, json};
+use vigil_connectors::run::MAPPINGS;
+use vigil_connectors::{Configured, SourceKind, run_once};
 use vigil_fixtures::api::{Api, FixtureApi, demo_config};
 
-/// `api`'s connector from config `text`, through its own parser, and its scopes.
-fn connector(api: Api, text: &str) -> (Box<dyn Connector>, Vec<String>) {
+/// `api`'s connector from config `text`, through the registry `vigil connect` and
+/// the server use.
+fn connector(api: Api, text: &str) -> Configured {
+    let source: SourceKind = api.prefix().parse().expect("a source for every api");
     let origin = format!("fixtures/demo/{api}.toml");
-    let none = |_: &str| None;
+    Configured::parse(source, &origin, text, |_| None).expect("demo config")
+}
+
+/// The `eng.mappings` rows of each demo config, from the config files (and the
+/// connectors' defaults where a file is silent: Jira's usual custom field ids,
+/// Azure's fixed reference names).
+fn expected_mappings(api: Api) -> Vec<Value> {
+    let row = |scope: &str, board: Option<&str>, fields: Value| {
+        let mut row = json!({
+            "tenant_id": "acme", "connector": api.prefix(), "scope_id": scope, "version": 1,
+            "board_id": board, "story_points_field": null, "sprint_field": null,
+            "flagged_field": null, "status_categories": {}, "blocked_statuses": [],
+            "blocked_tags": [], "pr_key_pattern": null,
+        });
+        for (column, value) in fields.as_object().expect("columns") {
+            row[column] = value.clone();
+        }
+        row
+    };
     match api {
-        Api::GitHub => {
-            let config = GitHubConfig::parse(&origin, text, none).expect("github config");
-            let connector = GitHubConnector::new(config).expect("github connector");
-            let scopes = connector.scopes();
-            (Box::new(connector), scopes)
-        }
-        Api::Jira => {
-            let config = JiraConfig::parse(&origin, text, none).expect("jira config");
-            let connector = JiraConnector::new(config).expect("jira connector");
-            let scopes = connector.scopes();
-            (Box::new(connector), scopes)
-        }
-        Api::Azure => {
-            let config = AzureConfig::parse(&origin, text, none).expect("azure config");
-            let connector = AzureConnector::new(config).expect("azure connector");
-            let scopes = connector.scopes();
-            (Box::new(connector), scopes)
-        }
-        Api::ClickUp => {
-            let config = ClickUpConfig::parse(&origin, text, none).expect("clickup config");
-            let connector = ClickUpConnector::new(config).expect("clickup connector");
-            let scopes = connector.scopes();
-            (Box::new(connector), scopes)
-        }
+        Api::GitHub => ["octo/web", "octo/api"]
+            .map(|repo| row(repo, None, json!({"pr_key_pattern": r"[A-Z][A-Z0-9]+-\d+"})))
+            .to_vec(),
+        Api::Jira => [("10", "jira:10"), ("20", "jira:20")]
+            .map(|(scope, board)| {
+                row(
+                    scope,
+                    Some(board),
+                    json!({
+                        "story_points_field": "customfield_10016",
+                        "sprint_field": "customfield_10020",
+                        "flagged_field": "customfield_10021",
+                        "status_categories": {"Ready for Release": "done"},
+                        "blocked_statuses": ["Blocked"],
+                        "blocked_tags": ["blocked"],
+                    }),
+                )
+            })
+            .to_vec(),
+        Api::Azure => vec![row(
+            "Fabrikam",
+            Some("azure:Fabrikam/Fabrikam Team"),
+            json!({
+                "story_points_field": "Microsoft.VSTS.Scheduling.StoryPoints",
+                "sprint_field": "System.IterationPath",
+                "status_categories": {"Waiting": "in_progress"},
+                "blocked_statuses": ["Waiting"],
+                "blocked_tags": ["blocked"],
+            }),
+        )],
+        Api::ClickUp => vec![row(
+            "801",
+            Some("clickup:9001:801"),
+            json!({
+                "story_points_field": "c1a2b3c4-0000-4000-8000-000000000001",
+                "sprint_field": "folder:7001",
+                "status_categories": {"ready to ship": "done"},
+                "blocked_statuses": ["blocked"],
+                "blocked_tags": ["blocked"],
+            }),
+        )],
     }
 }
 
@@ -60,17 +96,22 @@ fn expected_rows(api: Api) -> (&'static str, usize) {
 async fn every_demo_config_runs_its_connector_over_every_scope() {
     let server = FixtureApi::start().await.expect("fixture api");
     for api in Api::ALL {
-        let (connector, scopes) = connector(api, &demo_config(api, &server.url()));
-        assert!(!scopes.is_empty(), "{api} names no scope");
+        let configured = connector(api, &demo_config(api, &server.url()));
+        assert!(!configured.scopes.is_empty(), "{api} names no scope");
         let log = log();
-        for scope in &scopes {
-            let report = run_once(connector.as_ref(), scope, &log.log).await;
+        for scope in &configured.scopes {
+            let report = run_once(configured.connector.as_ref(), scope, &log.log).await;
             succeeded(&report);
             assert!(report.published > 0, "{api} {scope} published nothing");
             assert_eq!(report.rejected, 0, "{api} {scope}");
         }
         let (topic, rows) = expected_rows(api);
         assert_eq!(common::latest(&log.log, topic).len(), rows, "{api} {topic}");
+        assert_eq!(
+            common::latest(&log.log, MAPPINGS.topic),
+            keyed(MAPPINGS.key, expected_mappings(api)),
+            "{api} mappings"
+        );
     }
     // Every request carried a token the server took.
     let refused: Vec<_> = server
@@ -87,9 +128,9 @@ async fn a_wrong_token_is_refused_with_401() {
     let server = FixtureApi::start().await.expect("fixture api");
     let text =
         demo_config(Api::ClickUp, &server.url()).replace("pk_demo_clickup_token", "pk_wrong");
-    let (connector, _) = connector(Api::ClickUp, &text);
+    let configured = connector(Api::ClickUp, &text);
     let log = log();
-    let report = run_once(connector.as_ref(), "801", &log.log).await;
+    let report = run_once(configured.connector.as_ref(), "801", &log.log).await;
     assert_eq!(
         report.error.map(|error| error.to_string()).as_deref(),
         Some(

@@ -18,6 +18,11 @@ pub struct FormatError {
     pub error: serde_json::Error,
 }
 
+/// The field that holds story points (the `mappings` row names it).
+pub const STORY_POINTS_FIELD: &str = "Microsoft.VSTS.Scheduling.StoryPoints";
+/// The field that places an item in a sprint.
+pub const ITERATION_FIELD: &str = "System.IterationPath";
+
 /// The reference names a batch asks for.
 pub const FIELDS: &[&str] = &[
     "System.Id",
@@ -27,10 +32,10 @@ pub const FIELDS: &[&str] = &[
     "System.AssignedTo",
     "System.CreatedDate",
     "System.ChangedDate",
-    "System.IterationPath",
+    ITERATION_FIELD,
     "System.Tags",
     "System.Parent",
-    "Microsoft.VSTS.Scheduling.StoryPoints",
+    STORY_POINTS_FIELD,
     "Microsoft.VSTS.Common.ActivatedDate",
     "Microsoft.VSTS.Common.ResolvedDate",
     "Microsoft.VSTS.Common.ClosedDate",

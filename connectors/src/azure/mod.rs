@@ -36,8 +36,8 @@ use serde_json::{Value, json};
 use crate::config::{AzureConfig, AzureProject};
 use crate::http::{HttpClient, HttpError};
 use crate::run::{
-    BOARDS, Connector, ITEM_LINKS, Relation, Run, RunError, RunSettings, SPRINT_MEMBERSHIPS,
-    SPRINTS, STATUS_CHANGES, WORK_ITEMS, sha256_hex, timestamp,
+    BOARDS, Connector, ITEM_LINKS, Mapping, Relation, Run, RunError, RunSettings,
+    SPRINT_MEMBERSHIPS, SPRINTS, STATUS_CHANGES, WORK_ITEMS, sha256_hex, timestamp,
 };
 
 const RELATIONS: &[&Relation] = &[
@@ -79,6 +79,14 @@ impl AzureConnector {
             .iter()
             .map(|project| project.project.clone())
             .collect()
+    }
+
+    /// The configured project a scope names.
+    fn project_of(&self, scope: &str) -> Result<&AzureProject, RunError> {
+        self.config.project(scope).ok_or_else(|| RunError::Scope {
+            scope: scope.to_owned(),
+            reason: "it is not a configured project".to_owned(),
+        })
     }
 
     /// Publishes the team's iterations; returns their ids by path.
@@ -174,16 +182,27 @@ impl Connector for AzureConnector {
         RELATIONS
     }
 
+    fn mapping(&self, scope: &str) -> Result<Mapping, RunError> {
+        let project = self.project_of(scope)?;
+        Ok(Mapping {
+            board_id: Some(mapping::board_id(project)),
+            story_points_field: Some(format::STORY_POINTS_FIELD.to_owned()),
+            sprint_field: Some(format::ITERATION_FIELD.to_owned()),
+            flagged_field: None,
+            status_categories: self.config.status_categories.clone(),
+            blocked_statuses: self.config.blocked_states.clone(),
+            blocked_tags: self.config.blocked_tags.clone(),
+            pr_key_pattern: None,
+        })
+    }
+
     async fn fetch(
         &self,
         scope: &str,
         since: Option<DateTime<Utc>>,
         run: &mut Run<'_>,
     ) -> Result<(), RunError> {
-        let project = self.config.project(scope).ok_or_else(|| RunError::Scope {
-            scope: scope.to_owned(),
-            reason: "it is not a configured project".to_owned(),
-        })?;
+        let project = self.project_of(scope)?;
         let board = json!({"project": project.project, "team": project.team}).to_string();
         let raw = run.keep_raw(
             &format!("board:{}/{}", project.project, project.team),

@@ -32,8 +32,8 @@ use serde_json::Value;
 use crate::config::{ClickUpConfig, ClickUpMapping, ClickUpSpace};
 use crate::http::{HttpClient, HttpError};
 use crate::run::{
-    BOARDS, Connector, ITEM_LINKS, Relation, Run, RunError, RunSettings, SPRINT_MEMBERSHIPS,
-    SPRINTS, WORK_ITEMS, sha256_hex,
+    BOARDS, Connector, ITEM_LINKS, Mapping, Relation, Run, RunError, RunSettings,
+    SPRINT_MEMBERSHIPS, SPRINTS, WORK_ITEMS, sha256_hex,
 };
 
 const RELATIONS: &[&Relation] = &[
@@ -74,6 +74,14 @@ impl ClickUpConnector {
             .iter()
             .map(|space| space.id.clone())
             .collect()
+    }
+
+    /// The configured space a scope names.
+    fn space_of(&self, scope: &str) -> Result<&ClickUpSpace, RunError> {
+        self.config.space(scope).ok_or_else(|| RunError::Scope {
+            scope: scope.to_owned(),
+            reason: "it is not the id of a configured space".to_owned(),
+        })
     }
 
     async fn fetch_board(&self, space: &ClickUpSpace, run: &mut Run<'_>) -> Result<(), RunError> {
@@ -168,16 +176,35 @@ impl Connector for ClickUpConnector {
         RELATIONS
     }
 
+    fn mapping(&self, scope: &str) -> Result<Mapping, RunError> {
+        let space = self.space_of(scope)?;
+        let mapping = &self.config.mapping;
+        Ok(Mapping {
+            board_id: Some(mapping::board_id(&self.config.team_id, &space.id)),
+            // ClickUp's own `points` when no custom field is named.
+            story_points_field: Some(
+                mapping
+                    .story_points_field
+                    .clone()
+                    .unwrap_or_else(|| "points".to_owned()),
+            ),
+            // Sprints are the lists of a folder, not a field.
+            sprint_field: space.sprint_folder.as_ref().map(|f| format!("folder:{f}")),
+            flagged_field: None,
+            status_categories: mapping.status_categories.clone(),
+            blocked_statuses: mapping.blocked_statuses.clone(),
+            blocked_tags: mapping.blocked_tags.clone(),
+            pr_key_pattern: None,
+        })
+    }
+
     async fn fetch(
         &self,
         scope: &str,
         since: Option<DateTime<Utc>>,
         run: &mut Run<'_>,
     ) -> Result<(), RunError> {
-        let space = self.config.space(scope).ok_or_else(|| RunError::Scope {
-            scope: scope.to_owned(),
-            reason: "it is not the id of a configured space".to_owned(),
-        })?;
+        let space = self.space_of(scope)?;
         let team = &self.config.team_id;
         let board = mapping::board_id(team, &space.id);
         self.fetch_board(space, run).await?;

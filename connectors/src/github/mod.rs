@@ -37,7 +37,7 @@ use serde_json::Value;
 use crate::config::{GitHubConfig, Repo};
 use crate::http::{HttpClient, HttpError};
 use crate::run::{
-    Connector, PR_REVIEWS, PULL_REQUESTS, Relation, Run, RunError, RunSettings, sha256_hex,
+    Connector, Mapping, PR_REVIEWS, PULL_REQUESTS, Relation, Run, RunError, RunSettings, sha256_hex,
 };
 
 /// Reviews per page: GitHub's largest.
@@ -132,16 +132,21 @@ impl Connector for GitHubConnector {
         RELATIONS
     }
 
+    fn mapping(&self, scope: &str) -> Result<Mapping, RunError> {
+        repo_of(scope)?;
+        Ok(Mapping {
+            pr_key_pattern: Some(self.config.pr_key_pattern.as_str().to_owned()),
+            ..Mapping::default()
+        })
+    }
+
     async fn fetch(
         &self,
         scope: &str,
         since: Option<DateTime<Utc>>,
         run: &mut Run<'_>,
     ) -> Result<(), RunError> {
-        let repo: Repo = scope.parse().map_err(|reason| RunError::Scope {
-            scope: scope.to_owned(),
-            reason,
-        })?;
+        let repo = repo_of(scope)?;
         let mut seen = BTreeSet::new();
         let mut next = Some(transport::pulls_url(
             &self.http,
@@ -194,4 +199,12 @@ fn reject_entry(
     )?;
     run.reject(&raw, error);
     Ok(())
+}
+
+/// The repository a scope names.
+fn repo_of(scope: &str) -> Result<Repo, RunError> {
+    scope.parse().map_err(|reason| RunError::Scope {
+        scope: scope.to_owned(),
+        reason,
+    })
 }

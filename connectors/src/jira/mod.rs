@@ -38,8 +38,8 @@ use serde_json::Value;
 use crate::config::{BoardKind, JiraBoard, JiraConfig, JiraMapping};
 use crate::http::{HttpClient, HttpError};
 use crate::run::{
-    BOARDS, Connector, ITEM_LINKS, Relation, Run, RunError, RunSettings, SPRINT_MEMBERSHIPS,
-    SPRINTS, STATUS_CHANGES, WORK_ITEMS, sha256_hex,
+    BOARDS, Connector, ITEM_LINKS, Mapping, Relation, Run, RunError, RunSettings,
+    SPRINT_MEMBERSHIPS, SPRINTS, STATUS_CHANGES, WORK_ITEMS, sha256_hex,
 };
 
 const RELATIONS: &[&Relation] = &[
@@ -94,6 +94,18 @@ impl JiraConnector {
             .iter()
             .map(|board| board.id.to_string())
             .collect()
+    }
+
+    /// The configured board a scope names.
+    fn board_of(&self, scope: &str) -> Result<&JiraBoard, RunError> {
+        scope
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| self.config.board(id))
+            .ok_or_else(|| RunError::Scope {
+                scope: scope.to_owned(),
+                reason: "it is not the id of a configured board".to_owned(),
+            })
     }
 
     /// Fetches the board, keeps it and publishes its row; returns its kind.
@@ -211,20 +223,28 @@ impl Connector for JiraConnector {
         RELATIONS
     }
 
+    fn mapping(&self, scope: &str) -> Result<Mapping, RunError> {
+        let board = self.board_of(scope)?;
+        let mapping = &self.config.mapping;
+        Ok(Mapping {
+            board_id: Some(mapping::board_id(board.id)),
+            story_points_field: Some(mapping.story_points_field.clone()),
+            sprint_field: Some(mapping.sprint_field.clone()),
+            flagged_field: Some(mapping.flagged_field.clone()),
+            status_categories: mapping.status_categories.clone(),
+            blocked_statuses: mapping.blocked_statuses.clone(),
+            blocked_tags: mapping.blocked_labels.clone(),
+            pr_key_pattern: None,
+        })
+    }
+
     async fn fetch(
         &self,
         scope: &str,
         since: Option<DateTime<Utc>>,
         run: &mut Run<'_>,
     ) -> Result<(), RunError> {
-        let board = scope
-            .parse::<u64>()
-            .ok()
-            .and_then(|id| self.config.board(id))
-            .ok_or_else(|| RunError::Scope {
-                scope: scope.to_owned(),
-                reason: "it is not the id of a configured board".to_owned(),
-            })?;
+        let board = self.board_of(scope)?;
         let kind = self.fetch_board(board, run).await?;
         let statuses = transport::statuses(&self.http, run.http()).await?;
         let statuses = format::statuses(&statuses).map_err(|error| RunError::Shape {

@@ -149,9 +149,13 @@ CREATE SOURCE IF NOT EXISTS connector_runs (
 ) FROM TOPIC 'eng.connector_runs' WITH (envelope = 'upsert');
 
 CREATE SOURCE IF NOT EXISTS mappings (
+    -- How a scope's records were mapped: every run publishes its scope's row, and
+    -- every canonical record's mapping_version names one.
     tenant_id text NOT NULL,
-    scope_id text NOT NULL,
+    connector text NOT NULL,         -- jira | clickup | azure | github
+    scope_id text NOT NULL,          -- as in connector_runs: '10', 'octo/web'
     version integer NOT NULL,
+    board_id text,                   -- the board the scope is; NULL for a repository
     story_points_field text,
     sprint_field text,
     flagged_field text,
@@ -159,5 +163,5 @@ CREATE SOURCE IF NOT EXISTS mappings (
     blocked_statuses text[],
     blocked_tags text[],
     pr_key_pattern text,
-    PRIMARY KEY (tenant_id, scope_id, version)
+    PRIMARY KEY (tenant_id, connector, scope_id, version)
 ) FROM TOPIC 'eng.mappings' WITH (envelope = 'upsert');
