@@ -1242,7 +1242,14 @@ impl Inner {
             .min()
             .unwrap_or(0);
         let since = (state.upper - 1).saturating_sub(retained);
-        let as_of = options.as_of.unwrap_or(state.upper - 1);
+        // Without an AS OF, a snapshot is read at the latest complete time; changes
+        // only start one past it, which needs no history before what is current, so
+        // it works on relations that retain none.
+        let as_of = options.as_of.unwrap_or(if options.snapshot {
+            state.upper - 1
+        } else {
+            state.upper
+        });
         let needed = if options.snapshot {
             as_of
         } else {

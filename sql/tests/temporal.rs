@@ -422,6 +422,25 @@ fn resuming_as_of_the_last_progress_misses_and_repeats_nothing() {
 }
 
 #[test]
+fn changes_only_from_now_on_a_relation_that_keeps_no_history() {
+    let h = Harness::new();
+    h.run("CREATE TABLE t (k int PRIMARY KEY, v text)");
+    h.run("INSERT INTO t VALUES (1, 'a')");
+    // A table retains no history; leaving out the snapshot needs none.
+    let mut sub = h.subscribe(
+        "t",
+        SubscribeOptions {
+            snapshot: false,
+            progress: true,
+            as_of: None,
+        },
+    );
+    h.run("INSERT INTO t VALUES (2, 'b')");
+    let mut seen = Seen::default();
+    h.follow(&mut sub, &mut seen, &["2,b"]);
+}
+
+#[test]
 fn cursors_fetch_from_a_subscription() {
     let h = Harness::new();
     h.run("CREATE TABLE t (k int)");
