@@ -69,14 +69,16 @@ pub fn defaults(clock_chosen: bool) -> ConfigLayer {
     }
 }
 
-/// The API a source's fixtures are served as.
-fn api_of(source: SourceKind) -> Api {
-    match source {
-        SourceKind::GitHub => Api::GitHub,
-        SourceKind::Jira => Api::Jira,
-        SourceKind::Azure => Api::Azure,
-        SourceKind::ClickUp => Api::ClickUp,
-    }
+/// The sources the fixture API plays, each with the API that plays it.
+fn demo_sources() -> impl Iterator<Item = (Api, SourceKind)> {
+    // The fixture API names each API after its connector.
+    Api::ALL.into_iter().filter_map(|api| {
+        let source = api.prefix().parse().ok();
+        if source.is_none() {
+            tracing::warn!(%api, "the fixture API plays a source no connector has");
+        }
+        source.map(|source| (api, source))
+    })
 }
 
 /// Starts the fixture API and adds a connector per source, configured against it,
@@ -88,9 +90,9 @@ pub async fn prepare(config: &mut Config) -> Result<FixtureApi, DemoError> {
         path: dir.clone(),
         source,
     })?;
-    for source in SourceKind::ALL {
+    for (played, source) in demo_sources() {
         let path = dir.join(format!("{source}.toml"));
-        write_config(&path, &api.demo_config(api_of(source)))?;
+        write_config(&path, &api.demo_config(played))?;
         config.connectors.push(ConnectorSpec {
             id: source.as_str().to_owned(),
             source,
@@ -113,7 +115,7 @@ pub async fn load(
     connectors: &Connectors,
     mut progress: impl FnMut(&str, &RunSummary),
 ) -> Result<(), DemoError> {
-    for source in SourceKind::ALL {
+    for (_, source) in demo_sources() {
         for run in connectors.run(source.as_str()).await? {
             progress(source.as_str(), &run);
         }
