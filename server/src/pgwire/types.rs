@@ -48,6 +48,10 @@ pub fn scalar_type_for_param_oid(type_oid: u32) -> Option<ScalarType> {
         oid::TIMESTAMP => Some(ScalarType::Timestamp),
         oid::TIMESTAMPTZ => Some(ScalarType::TimestampTz),
         oid::INTERVAL => Some(ScalarType::Interval),
+        // Vigil has one JSON type, jsonb, and plans `json` as it: a declared json
+        // parameter is read in json's binary form (plain text, no version byte) into
+        // jsonb, and a `::json` result is described as jsonb. Describing it as json
+        // needs a json `ScalarType` (tests/pgwire.rs: a_json_cast_is_described_…).
         oid::JSON | oid::JSONB => Some(ScalarType::Jsonb),
         oid::TEXT_ARRAY | oid::VARCHAR_ARRAY => Some(ScalarType::TextArray),
         _ => None,
@@ -143,6 +147,10 @@ mod tests {
         for ty in ALL_TYPES {
             assert_eq!(scalar_type_for_param_oid(ty.pg_oid()), Some(ty), "{ty}");
         }
+        assert_eq!(
+            scalar_type_for_param_oid(oid::JSON),
+            Some(ScalarType::Jsonb)
+        );
         assert_eq!(scalar_type_for_param_oid(0), None);
         assert_eq!(scalar_type_for_param_oid(oid::UNKNOWN), None);
     }

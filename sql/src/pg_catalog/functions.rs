@@ -105,7 +105,7 @@ fn oid_at(array: &Int64Array, row: usize) -> Option<i32> {
 #[derive(Clone, Copy)]
 enum Returns {
     Type(fn() -> DataType),
-    /// Depends on the arguments' types (the `reg*` casts: text in, oid out, and back).
+    /// Depends on the arguments' types.
     ByArgs(fn(&[DataType]) -> DataType),
 }
 
@@ -222,18 +222,6 @@ fn int8() -> DataType {
 }
 fn text_array() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
-}
-
-/// Text in: the oid it names; an oid in: the name it has.
-fn oid_or_name(args: &[DataType]) -> DataType {
-    match args.first() {
-        Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => DataType::Int32,
-        _ => DataType::Utf8,
-    }
-}
-
-fn reg_text(_: &[DataType]) -> DataType {
-    DataType::Utf8
 }
 
 /// A signature accepting any argument types, with one of `counts` arguments.
@@ -357,22 +345,13 @@ static FUNCTIONS: LazyLock<Vec<Arc<ScalarUDF>>> = LazyLock::new(|| {
             signature: Signature::variadic_any(Volatility::Stable),
             ..function("format", &[1], text, format_fn)
         },
-        PgFunction {
-            returns: Returns::ByArgs(oid_or_name),
-            ..function("regclass", &[1], text, regclass)
-        },
-        PgFunction {
-            returns: Returns::ByArgs(oid_or_name),
-            ..function("regtype", &[1], text, regtype)
-        },
-        PgFunction {
-            returns: Returns::ByArgs(oid_or_name),
-            ..function("regnamespace", &[1], text, regnamespace)
-        },
-        PgFunction {
-            returns: Returns::ByArgs(reg_text),
-            ..function("regproc", &[1], text, regproc)
-        },
+        function("regclass", &[1], int4, regclass),
+        function("regtype", &[1], int4, regtype),
+        function("regnamespace", &[1], int4, regnamespace),
+        function("regproc", &[1], text, regproc),
+        function("regclassout", &[1], text, regclassout),
+        function("regtypeout", &[1], text, regtypeout),
+        function("regnamespaceout", &[1], text, regnamespaceout),
         function("pg_relation_is_publishable", &[1], boolean, |c| {
             c.bool_all(Some(false))
         }),
@@ -1032,89 +1011,110 @@ fn expand_array(c: &Call) -> DfResult<ArrayRef> {
     )?))
 }
 
-/// `x::regclass`: a name becomes its relation's oid; an oid becomes its relation's
-/// name, as PostgreSQL prints a regclass.
+/// The oids of a `reg*` cast's argument: text is looked up by `lookup` (an unknown
+/// name is an error), an integer is an oid already.
+fn reg_oids(c: &Call, lookup: impl Fn(&str) -> DfResult<i32>) -> DfResult<Int32Array> {
+    if !c.is_text(0) {
+        return Ok(cast(&c.ints(0)?, &DataType::Int32)?.as_primitive().clone());
+    }
+    let names = c.texts(0)?;
+    (0..c.rows)
+        .map(|row| {
+            if names.is_null(row) {
+                return Ok(None);
+            }
+            lookup(names.value(row)).map(Some)
+        })
+        .collect()
+}
+
+/// Each oid printed by `print`, or as its number when `print` knows no such object.
+fn print_oids(oids: &Int32Array, print: impl Fn(i32) -> Option<String>) -> ArrayRef {
+    let values: StringArray = oids
+        .iter()
+        .map(|oid| oid.map(|oid| print(oid).unwrap_or_else(|| oid.to_string())))
+        .collect();
+    Arc::new(values)
+}
+
+/// `x::regclass`: the oid of the relation a name or an oid names. Vigil's `regclass`
+/// values are these oids, so they compare with `pg_class.oid`; the rewrite prints
+/// them with [`regclassout`] where PostgreSQL prints a regclass.
 fn regclass(c: &Call) -> DfResult<ArrayRef> {
-    if c.is_text(0) {
-        let names = c.texts(0)?;
-        let values = (0..c.rows)
-            .map(|row| {
-                if names.is_null(row) {
-                    return Ok(None);
-                }
-                let name = names.value(row);
-                match lookup_relation(c.snapshot, name)? {
-                    Some(r) => Ok(Some(r.oid)),
-                    None => Err(unknown_relation(name)),
-                }
-            })
-            .collect::<DfResult<Vec<_>>>()?;
-        return Ok(Arc::new(Int32Array::from(values)));
-    }
-    let oids = c.ints(0)?;
-    c.text_each(|row| {
-        Ok(
-            oid_at(&oids, row).map(|oid| match c.snapshot.relation(oid) {
-                Some(r) => quote_ident(&r.name),
-                None => match c.snapshot.relation_of_key(oid) {
-                    Some(r) => quote_ident(&r.pkey_name()),
-                    None => oid.to_string(),
-                },
-            }),
-        )
+    Ok(Arc::new(regclass_oids(c)?))
+}
+
+fn regclass_oids(c: &Call) -> DfResult<Int32Array> {
+    reg_oids(c, |name| match lookup_relation(c.snapshot, name)? {
+        Some(r) => Ok(r.oid),
+        None => Err(unknown_relation(name)),
     })
 }
 
-/// `x::regtype`: a type name becomes its oid; an oid becomes its SQL name.
+/// `regclassout(x::regclass)`: the relation's name as PostgreSQL prints a regclass,
+/// qualified only when the search path would not find it by its bare name.
+fn regclassout(c: &Call) -> DfResult<ArrayRef> {
+    let oids = regclass_oids(c)?;
+    Ok(print_oids(&oids, |oid| {
+        if let Some(relation) = c.snapshot.relation(oid) {
+            return Some(relation_display_name(c.snapshot, relation));
+        }
+        c.snapshot
+            .relation_of_key(oid)
+            .map(|r| quote_ident(&r.pkey_name()))
+    }))
+}
+
+fn relation_display_name(snapshot: &PgSnapshot, relation: &Relation) -> String {
+    let visible = snapshot
+        .resolve(None, &relation.name)
+        .is_some_and(|found| found.oid == relation.oid);
+    match PgSnapshot::namespace_name(relation.namespace) {
+        Some(schema) if !visible => {
+            format!("{}.{}", quote_ident(schema), quote_ident(&relation.name))
+        }
+        _ => quote_ident(&relation.name),
+    }
+}
+
+/// `x::regtype`: the oid of the type a name or an oid names.
 fn regtype(c: &Call) -> DfResult<ArrayRef> {
-    if c.is_text(0) {
-        let names = c.texts(0)?;
-        let values = (0..c.rows)
-            .map(|row| {
-                if names.is_null(row) {
-                    return Ok(None);
-                }
-                let name = names.value(row);
-                match type_oid_by_name(name) {
-                    Some(oid) => Ok(Some(oid)),
-                    None => exec_err!("type \"{name}\" does not exist"),
-                }
-            })
-            .collect::<DfResult<Vec<_>>>()?;
-        return Ok(Arc::new(Int32Array::from(values)));
-    }
-    let oids = c.ints(0)?;
-    c.text_each(|row| {
-        Ok(oid_at(&oids, row).map(|oid| match builtin_type(oid) {
-            Some(_) => format_type(oid, None),
-            None => oid.to_string(),
-        }))
+    Ok(Arc::new(regtype_oids(c)?))
+}
+
+fn regtype_oids(c: &Call) -> DfResult<Int32Array> {
+    reg_oids(c, |name| match type_oid_by_name(name) {
+        Some(oid) => Ok(oid),
+        None => exec_err!("type \"{name}\" does not exist"),
     })
 }
 
+/// `regtypeout(x::regtype)`: the type's SQL name.
+fn regtypeout(c: &Call) -> DfResult<ArrayRef> {
+    let oids = regtype_oids(c)?;
+    Ok(print_oids(&oids, |oid| {
+        builtin_type(oid).map(|_| format_type(oid, None))
+    }))
+}
+
+/// `x::regnamespace`: the oid of the schema a name or an oid names.
 fn regnamespace(c: &Call) -> DfResult<ArrayRef> {
-    if c.is_text(0) {
-        let names = c.texts(0)?;
-        let values = (0..c.rows)
-            .map(|row| {
-                if names.is_null(row) {
-                    return Ok(None);
-                }
-                let name = names.value(row);
-                match PgSnapshot::namespace_oid(name) {
-                    Some(oid) => Ok(Some(oid)),
-                    None => exec_err!("schema \"{name}\" does not exist"),
-                }
-            })
-            .collect::<DfResult<Vec<_>>>()?;
-        return Ok(Arc::new(Int32Array::from(values)));
-    }
-    let oids = c.ints(0)?;
-    c.text_each(|row| {
-        Ok(oid_at(&oids, row).map(|oid| {
-            PgSnapshot::namespace_name(oid).map_or_else(|| oid.to_string(), str::to_string)
-        }))
+    Ok(Arc::new(regnamespace_oids(c)?))
+}
+
+fn regnamespace_oids(c: &Call) -> DfResult<Int32Array> {
+    reg_oids(c, |name| match PgSnapshot::namespace_oid(name) {
+        Some(oid) => Ok(oid),
+        None => exec_err!("schema \"{name}\" does not exist"),
     })
+}
+
+/// `regnamespaceout(x::regnamespace)`: the schema's name.
+fn regnamespaceout(c: &Call) -> DfResult<ArrayRef> {
+    let oids = regnamespace_oids(c)?;
+    Ok(print_oids(&oids, |oid| {
+        PgSnapshot::namespace_name(oid).map(str::to_string)
+    }))
 }
 
 /// `x::regproc`: functions are known by name, so a name stays a name, without its

@@ -5,7 +5,10 @@
 //! - `a OPERATOR(pg_catalog.~) b` → `a ~ b`; `x COLLATE "C"` → `x` (one collation);
 //! - `x::regclass`, `::regtype`, `::regnamespace`, `::regproc` → a lookup: a string
 //!   literal is resolved now (so an unknown name fails with its SQLSTATE), anything
-//!   else by the `regclass(x)`… functions when the query runs;
+//!   else by the `regclass(x)`… functions when the query runs; the value is an oid,
+//!   except in a result column of the statement or a cast to text, where it prints
+//!   as PostgreSQL prints it (`SELECT 'boards'::regclass` shows `boards`) through
+//!   `regclassout(…)`, `regtypeout(…)`, `regnamespaceout(…)`;
 //! - `x = ANY('{a,b}')` → `x = ANY('{a,b}'::text[])`;
 //! - `ARRAY(subquery)` → `(SELECT array_agg(…) FROM (subquery))`;
 //! - a function in FROM: its column is named after its alias, as in PostgreSQL
@@ -48,6 +51,10 @@ pub(crate) fn rewrite(
     snapshot: &PgSnapshot,
     is_table_function: &dyn Fn(&str) -> bool,
 ) -> Result<(), SqlError> {
+    if let Statement::Query(query) = statement {
+        let sorted_by = sort_key_columns(query);
+        print_reg_columns(query.body.as_mut(), &sorted_by);
+    }
     let mut rewriter = Rewriter {
         snapshot,
         is_table_function,
@@ -65,6 +72,21 @@ struct Rewriter<'a> {
 
 impl VisitorMut for Rewriter<'_> {
     type Break = SqlError;
+
+    /// `x::regclass::text` prints the `regclass`; this runs before the inner cast
+    /// becomes an oid, which would lose that it was one.
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SqlError> {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && is_text_type(data_type)
+        {
+            print_reg(inner);
+        }
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SqlError> {
         match self.rewrite_expr(expr) {
@@ -130,6 +152,142 @@ fn reg_type(data_type: &SqlType) -> Option<&'static str> {
     ]
     .into_iter()
     .find(|t| t == last)
+}
+
+/// The function that prints a value of a `reg*` type that has an oid in Vigil
+/// (`regproc` values are names already).
+fn output_function(reg_type: &str) -> Option<&'static str> {
+    match reg_type {
+        "regclass" => Some("regclassout"),
+        "regtype" => Some("regtypeout"),
+        "regnamespace" => Some("regnamespaceout"),
+        _ => None,
+    }
+}
+
+/// `x::regclass` (or another oid-valued `reg*` cast, maybe parenthesized) as
+/// `regclassout(x::regclass)`: its name rather than its oid, as PostgreSQL prints a
+/// `regclass`. Returns the type's name if `expr` was one.
+fn print_reg(expr: &mut Expr) -> Option<&'static str> {
+    let mut cast = &mut *expr;
+    while let Expr::Nested(inner) = cast {
+        cast = inner.as_mut();
+    }
+    let Expr::Cast { data_type, .. } = cast else {
+        return None;
+    };
+    let target = reg_type(data_type)?;
+    let function = output_function(target)?;
+    let value = std::mem::replace(cast, Expr::value(Value::Null));
+    *cast = call(function, vec![value]);
+    Some(target)
+}
+
+/// Whether a cast's target is a string type, so casting a `reg*` to it prints it.
+fn is_text_type(data_type: &SqlType) -> bool {
+    let name = data_type.to_string().to_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    matches!(
+        name,
+        "text" | "name" | "varchar" | "character varying" | "bpchar"
+    ) || name.starts_with("varchar(")
+        || name.starts_with("character varying(")
+}
+
+/// Result columns that are `reg*` casts print names, as PostgreSQL's do: `SELECT
+/// 'boards'::regclass` shows `boards`. Everywhere else (`c.oid = 'boards'::regclass`,
+/// function arguments, `::oid`) a `reg*` value stays the oid Vigil compares. Only the
+/// statement's own columns print: a subquery's may be compared by its reader.
+fn print_reg_columns(body: &mut SetExpr, sorted_by: &[String]) {
+    match body {
+        SetExpr::Select(select) => print_reg_items(select, sorted_by),
+        // A set operation sorts by its own columns.
+        SetExpr::SetOperation { left, right, .. } => {
+            print_reg_columns(left, &[]);
+            print_reg_columns(right, &[]);
+        }
+        SetExpr::Query(query) => {
+            let sorted_by = sort_key_columns(query);
+            print_reg_columns(query.body.as_mut(), &sorted_by);
+        }
+        _ => {}
+    }
+}
+
+/// The (lowercased) names of the columns a query's ORDER BY reads. DataFusion sorts
+/// by a column the SELECT does not return by adding it to the SELECT's columns, so
+/// a result column must not take its name.
+fn sort_key_columns(query: &Query) -> Vec<String> {
+    let mut names = Vec::new();
+    let _ = ast::visit_expressions(&query.order_by, |expr: &Expr| {
+        match expr {
+            Expr::Identifier(ident) => names.push(ident.value.to_lowercase()),
+            Expr::CompoundIdentifier(idents) => {
+                names.extend(idents.last().map(|i| i.value.to_lowercase()))
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    names
+}
+
+fn print_reg_items(select: &mut ast::Select, sorted_by: &[String]) {
+    let mut names: Vec<Option<String>> = select.projection.iter().map(output_name).collect();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else {
+            continue;
+        };
+        let column = column_name(expr);
+        let Some(target) = print_reg(expr) else {
+            continue;
+        };
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        // PostgreSQL names the column after what was cast, or the type; DataFusion
+        // refuses two columns of one name, which PostgreSQL allows, so a clash keeps
+        // DataFusion's name.
+        let alias = column.unwrap_or_else(|| Ident::new(target));
+        let name = alias.value.to_lowercase();
+        let clash = sorted_by.contains(&name)
+            || names
+                .iter()
+                .enumerate()
+                .any(|(j, other)| j != i && other.as_deref() == Some(name.as_str()));
+        if clash {
+            continue;
+        }
+        names[i] = Some(name);
+        let expr = std::mem::replace(expr, Expr::value(Value::Null));
+        *item = SelectItem::ExprWithAlias { expr, alias };
+    }
+}
+
+/// The name of a result column, lowercased, where it has one.
+fn output_name(item: &SelectItem) -> Option<String> {
+    match item {
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+        SelectItem::UnnamedExpr(expr) => column_name(expr).map(|name| name.value.to_lowercase()),
+        SelectItem::ExprWithAliases { .. }
+        | SelectItem::Wildcard(_)
+        | SelectItem::QualifiedWildcard(..) => None,
+    }
+}
+
+/// The column name PostgreSQL gives an unaliased expression, where it is a name
+/// (`c.oid::regclass` is `oid`); `None` where it would be a type's name.
+fn column_name(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Identifier(ident) => Some(ident.clone()),
+        Expr::CompoundIdentifier(idents) => idents.last().cloned(),
+        Expr::Function(function) => function.name.0.last().and_then(|part| match part {
+            ObjectNamePart::Identifier(ident) => Some(ident.clone()),
+            _ => None,
+        }),
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => column_name(expr),
+        _ => None,
+    }
 }
 
 fn string_literal(expr: &Expr) -> Option<&str> {
@@ -795,20 +953,85 @@ mod tests {
     #[test]
     fn regclass_literals_resolve_while_planning() {
         assert_eq!(
-            rewritten("SELECT 'pg_class'::regclass, 'pg_catalog.pg_type'::pg_catalog.regclass")
-                .unwrap(),
-            "SELECT 1259, 1247"
+            rewritten(
+                "SELECT 1 WHERE 'pg_class'::regclass = 'pg_catalog.pg_type'::pg_catalog.regclass"
+            )
+            .unwrap(),
+            "SELECT 1 WHERE 1259 = 1247"
         );
-        assert_eq!(rewritten("SELECT 'int4'::regtype").unwrap(), "SELECT 23");
         assert_eq!(
-            rewritten("SELECT c.oid::regclass FROM c").unwrap(),
-            "SELECT regclass(c.oid) FROM c"
+            rewritten("SELECT 1 WHERE 23 = 'int4'::regtype").unwrap(),
+            "SELECT 1 WHERE 23 = 23"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 FROM c WHERE c.oid::regclass = 'pg_class'").unwrap(),
+            "SELECT 1 FROM c WHERE regclass(c.oid) = 'pg_class'"
         );
         let error = rewritten("SELECT 'nope'::regclass").unwrap_err();
         assert_eq!(error.code(), "42P01");
         assert_eq!(
             rewritten("SELECT 'nope'::regtype").unwrap_err().code(),
             "42704"
+        );
+    }
+
+    #[test]
+    fn reg_values_print_as_names_in_result_columns_and_text_casts() {
+        assert_eq!(
+            rewritten("SELECT 'pg_class'::regclass, 'int4'::regtype, 'public'::regnamespace")
+                .unwrap(),
+            "SELECT regclassout(1259) AS regclass, regtypeout(23) AS regtype, \
+             regnamespaceout(2200) AS regnamespace"
+        );
+        // Named after what was cast, as PostgreSQL names them; an alias stays.
+        assert_eq!(
+            rewritten("SELECT c.oid::pg_catalog.regclass, (c.oid::regclass) AS r FROM c").unwrap(),
+            "SELECT regclassout(regclass(c.oid)) AS oid, (regclassout(regclass(c.oid))) AS r FROM c"
+        );
+        // Two columns of one name would not plan: the second keeps DataFusion's name.
+        assert_eq!(
+            rewritten("SELECT 'pg_class'::regclass, 'pg_type'::regclass").unwrap(),
+            "SELECT regclassout(1259) AS regclass, regclassout(1247)"
+        );
+        // ORDER BY sorts a regclass by oid, as PostgreSQL does; the column it adds
+        // for that is named oid, so the printed one is not.
+        assert_eq!(
+            rewritten("SELECT c.oid::regclass FROM c ORDER BY c.oid::regclass").unwrap(),
+            "SELECT regclassout(regclass(c.oid)) FROM c ORDER BY regclass(c.oid)"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 UNION ALL SELECT 'pg_class'::regclass").unwrap(),
+            "SELECT 1 UNION ALL SELECT regclassout(1259) AS regclass"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT 1 FROM c ORDER BY c.oid::regclass::text, ('pg_class'::regclass)::varchar"
+            )
+            .unwrap(),
+            "SELECT 1 FROM c ORDER BY regclassout(regclass(c.oid))::TEXT, (regclassout(1259))::VARCHAR"
+        );
+    }
+
+    #[test]
+    fn reg_values_stay_oids_where_they_are_compared() {
+        // What psql's \d and Metabase send.
+        assert_eq!(
+            rewritten("SELECT c.relname FROM c WHERE c.oid = 'pg_class'::regclass").unwrap(),
+            "SELECT c.relname FROM c WHERE c.oid = 1259"
+        );
+        assert_eq!(
+            rewritten("SELECT 'pg_class'::regclass::oid, col_description(format('%I', t)::regclass::oid, 1)")
+                .unwrap(),
+            "SELECT 1259::oid, col_description(regclass(format('%I', t))::oid, 1)"
+        );
+        // A subquery's columns may be compared by the query that reads them.
+        assert_eq!(
+            rewritten("SELECT r FROM (SELECT 'pg_class'::regclass AS r) AS s").unwrap(),
+            "SELECT r FROM (SELECT 1259 AS r) AS s"
+        );
+        assert_eq!(
+            rewritten("INSERT INTO t SELECT 'pg_class'::regclass").unwrap(),
+            "INSERT INTO t SELECT 1259"
         );
     }
 

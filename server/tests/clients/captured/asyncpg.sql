@@ -23,5 +23,11 @@ CREATE MATERIALIZED VIEW mv AS SELECT g, count(*) AS n, sum(v) AS total FROM t G
 SELECT g, n, total FROM mv WHERE n >= $1 ORDER BY g
 
 -- replay: extended
+SELECT 'mv'::regclass
+
+-- replay: extended
+SELECT count(*) FROM pg_catalog.pg_class c WHERE c.oid = 'mv'::regclass
+
+-- replay: extended
 -- params: ["{\"g\": \"b\", \"n\": 1}"]
 SELECT $1::json

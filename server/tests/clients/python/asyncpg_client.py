@@ -1,5 +1,5 @@
 """asyncpg: extended protocol only, binary results, a prepared statement's column
-types, and a json codec as applications register one. asyncpg runs its recursive
+types, a regclass column, and a json codec as applications register one. asyncpg runs its recursive
 pg_type introspection query for any result or parameter OID it has no codec for:
 against PostgreSQL every type here is built in, so it never runs; a server that
 reports an unknown OID gets that query here."""
@@ -30,6 +30,17 @@ async def run_async(url):
         expect(CLIENT, "prepared statement attributes", types,
                [("g", "text"), ("n", "int8"), ("total", "int8")])
 
+        # A regclass prints as the relation's name (psql shows the same); compared
+        # with pg_class.oid, as psql's \d does, it is the oid.
+        name = await conn.fetchval("SELECT 'mv'::regclass")
+        expect(CLIENT, "a regclass column", name, "mv")
+        count = await conn.fetchval(
+            "SELECT count(*) FROM pg_catalog.pg_class c WHERE c.oid = 'mv'::regclass"
+        )
+        expect(CLIENT, "pg_class rows of a regclass", count, 1)
+
+        # asyncpg picks a codec by the OID the server describes: this one runs only
+        # where a ::json cast is described as json (114), not jsonb (3802).
         await conn.set_type_codec(
             "json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
