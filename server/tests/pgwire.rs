@@ -1060,8 +1060,8 @@ async fn a_regclass_column_prints_the_relation_name() -> anyhow::Result<()> {
 }
 
 /// `json` (OID 114) declared by a client is read as plain text, `jsonb` (3802) as a
-/// version byte then text, both into Vigil's one JSON type, jsonb; values come back
-/// described and encoded as jsonb.
+/// version byte then text; stored in a jsonb column, both come back described and
+/// encoded as jsonb.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_parameters_read_as_plain_text_and_jsonb_with_a_version_byte() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
@@ -1122,16 +1122,10 @@ async fn json_parameters_read_as_plain_text_and_jsonb_with_a_version_byte() -> a
     server.stop().await
 }
 
-/// What PostgreSQL answers for `json`, which Vigil cannot yet: asyncpg picks its
-/// codec by the OID in ParameterDescription and RowDescription, so a codec an
-/// application registers for `json` never runs while Vigil describes a `::json` cast
-/// as jsonb (asyncpg's jsonb codec then refuses a dict). Telling the two apart
-/// needs a `json` type in `vigil_engine::repr::ScalarType` (OID 114, text kept as
-/// written, plain-text binary form) and the SQL layer planning `json` as it rather
-/// than as jsonb (`vigil_sql::jsonb::JsonbTypes`); the wire side (`binary.rs`,
-/// `types.rs`) already reads json's binary form.
+/// `json` is its own type, as in PostgreSQL: asyncpg picks its codec by the OID in
+/// ParameterDescription and RowDescription, so a codec an application registers for
+/// `json` only runs when a `::json` cast is described as json (114), not jsonb.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a json ScalarType in vigil-engine; Vigil plans json as jsonb"]
 async fn a_json_cast_is_described_and_kept_as_json() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let client = server.connect().await?;
@@ -1141,6 +1135,88 @@ async fn a_json_cast_is_described_and_kept_as_json() -> anyhow::Result<()> {
     // json keeps its text as written: spacing, key order, duplicate keys.
     let rows = text_rows(&client, r#"SELECT '{"b":1,  "a":2}'::json"#).await?;
     assert_eq!(rows, [vec![Some(r#"{"b":1,  "a":2}"#.to_owned())]]);
+    // A bound parameter comes back as sent, in json's binary form: bare text.
+    let raw: RawValue = client
+        .query_one(&statement, &[&RawParam(br#"{"b":1,  "a":[2]}"#)])
+        .await?
+        .get(0);
+    assert_eq!(raw, RawValue(br#"{"b":1,  "a":[2]}"#.to_vec()));
+    let err = client.query_one(&statement, &[&RawParam(b"{x}")]).await;
+    assert_eq!(sqlstate(err)?, SqlState::INVALID_TEXT_REPRESENTATION);
+    // jsonb is unchanged: described as 3802, canonical text.
+    let jsonb = client.prepare("SELECT $1::jsonb").await?;
+    assert_eq!(jsonb.params(), [Type::JSONB]);
+    assert_eq!(jsonb.columns()[0].type_(), &Type::JSONB);
+    let rows = text_rows(&client, r#"SELECT '{"b":1,  "a":2}'::jsonb"#).await?;
+    assert_eq!(rows, [vec![Some(r#"{"a": 2, "b": 1}"#.to_owned())]]);
+    drop(client);
+    server.stop().await
+}
+
+/// A json column stores each document as written and serves it in either format;
+/// `->` returns the member's text as written (json), `->>` as text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_column_round_trips_text_and_binary() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = server.connect().await?;
+    client
+        .batch_execute(
+            r#"CREATE TABLE docs (id int PRIMARY KEY, doc json);
+               INSERT INTO docs VALUES (1, '{"b":1,  "a":[1,  2]}')"#,
+        )
+        .await?;
+    let insert = client.prepare("INSERT INTO docs VALUES ($1, $2)").await?;
+    assert_eq!(insert.params(), [Type::INT4, Type::JSON]);
+    client
+        .execute(&insert, &[&2i32, &RawParam(br#"[true,  null]"#)])
+        .await?;
+    client
+        .execute(&insert, &[&3i32, &serde_json::json!({"x": "y"})])
+        .await?;
+
+    let select = client.prepare("SELECT doc FROM docs ORDER BY id").await?;
+    assert_eq!(select.columns()[0].type_(), &Type::JSON);
+    let raw: Vec<RawValue> = client
+        .query(&select, &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        raw,
+        [
+            RawValue(br#"{"b":1,  "a":[1,  2]}"#.to_vec()),
+            RawValue(b"[true,  null]".to_vec()),
+            RawValue(br#"{"x":"y"}"#.to_vec()),
+        ]
+    );
+    let rows = text_rows(&client, "SELECT id, doc FROM docs ORDER BY id").await?;
+    assert_eq!(
+        rows[0],
+        [
+            Some("1".to_owned()),
+            Some(r#"{"b":1,  "a":[1,  2]}"#.to_owned())
+        ]
+    );
+
+    let arrows = client
+        .prepare("SELECT doc -> 'a', doc ->> 'b', doc -> 0 FROM docs ORDER BY id")
+        .await?;
+    let types: Vec<&Type> = arrows.columns().iter().map(|c| c.type_()).collect();
+    assert_eq!(types, [&Type::JSON, &Type::TEXT, &Type::JSON]);
+    let rows = text_rows(
+        &client,
+        "SELECT doc -> 'a', doc ->> 'b', doc -> 0 FROM docs ORDER BY id",
+    )
+    .await?;
+    assert_eq!(
+        rows,
+        [
+            vec![Some("[1,  2]".to_owned()), Some("1".to_owned()), None],
+            vec![None, None, Some("true".to_owned())],
+            vec![None, None, None],
+        ]
+    );
     drop(client);
     server.stop().await
 }

@@ -38,7 +38,7 @@ use datafusion::sql::sqlparser::ast::{
     ExactNumberInfo, ObjectName, Statement, TableConstraint,
 };
 use tokio::sync::Mutex;
-use vigil_changelog::{ChangeLog, EmbeddedLog, LogError, Retention, TopicSpec};
+use vigil_changelog::{ChangeLog, EmbeddedLog, LogError, Message, Retention, TopicSpec};
 use vigil_engine::plan::Plan;
 use vigil_engine::repr::arrow::{
     batch_to_rows, datum_to_scalar_value, desc_of_schema, rows_to_batch, scalar_type_of_field,
@@ -53,7 +53,7 @@ use vigil_engine::{Diff, Engine, GlobalId, SubscribeTarget as EngineTarget, Time
 use crate::SqlError;
 use crate::catalog::{Catalog, Entry, ItemDef, ItemKind};
 use crate::context::{PlanContext, VigilTable, scanned_relations};
-use crate::copy::CopyFormat;
+use crate::copy::{self, CopyFormat, Lineage, SourceEncoder};
 use crate::introspection::{self, Introspection};
 use crate::lower::{check_deterministic, lower};
 use crate::pg_catalog::{Comments, Settings};
@@ -88,12 +88,20 @@ struct State {
 /// A `COPY … FROM STDIN` waiting for its data.
 #[derive(Clone, Debug)]
 pub(crate) struct PendingCopy {
+    /// The table or source loaded.
     table: GlobalId,
-    /// Positions in the table of the columns the data holds.
+    /// Positions in the relation of the columns the data holds.
     positions: Vec<usize>,
     columns: Vec<Column>,
+    /// Whether the statement listed its columns; if not, a source's HEADER picks them.
+    listed: bool,
     format: CopyFormat,
 }
+
+/// How long `COPY` into a source waits for the source to read what it published, so
+/// that a query right after the COPY sees the rows. The records are durable either
+/// way; a source that is behind (a slow broker) only makes the wait end early.
+const COPY_READ_WAIT: Duration = Duration::from_secs(10);
 
 /// Where the manual clock's reading is kept in storage.
 const CLOCK_KEY: &str = "manual_clock";
@@ -953,7 +961,7 @@ impl Inner {
         }
         let format = CopyFormat::from_options(&options, &legacy_options)?;
         let catalog = self.catalog().await;
-        let entry = table_entry(&catalog, &object_name(&table_name)?)?;
+        let entry = copy_entry(&catalog, &object_name(&table_name)?)?;
         let desc = &entry.def.desc;
         let positions = if columns.is_empty() {
             (0..desc.arity()).collect()
@@ -981,6 +989,7 @@ impl Inner {
                 table: entry.id,
                 positions,
                 columns: copy_columns,
+                listed: !columns.is_empty(),
                 format,
             },
         ))
@@ -991,6 +1000,40 @@ impl Inner {
         copy: &PendingCopy,
         data: &[u8],
     ) -> Result<u64, SqlError> {
+        let entry = self
+            .catalog()
+            .await
+            .get(copy.table)
+            .cloned()
+            .ok_or_else(|| SqlError::UnknownRelation(format!("u{}", copy.table)))?;
+        match &entry.def.kind {
+            ItemKind::Table { .. } => self.copy_into_table(copy, data).await,
+            ItemKind::Source {
+                topic,
+                envelope,
+                primary_key,
+                paths,
+                ..
+            } => {
+                let key = match envelope {
+                    SourceEnvelope::Upsert => Some(primary_key.clone()),
+                    SourceEnvelope::Append => None,
+                    SourceEnvelope::Debezium => return Err(copy_into_debezium(&entry.def.name)),
+                };
+                let encoder = SourceEncoder::new(&entry.def.desc, paths, key);
+                self.copy_into_source(&entry, topic, &encoder, copy, data)
+                    .await
+            }
+            ItemKind::View { .. } | ItemKind::MaterializedView { .. } | ItemKind::Sink { .. } => {
+                Err(SqlError::WrongObjectType {
+                    name: entry.def.name.clone(),
+                    expected: "table or source",
+                })
+            }
+        }
+    }
+
+    async fn copy_into_table(&self, copy: &PendingCopy, data: &[u8]) -> Result<u64, SqlError> {
         let decoded = copy.format.decode(data, &copy.columns)?;
         let mut state = self.state.lock().await;
         let entry = state
@@ -1012,6 +1055,113 @@ impl Inner {
             .collect();
         self.write(&mut state, &entry, updates)?;
         Ok(count)
+    }
+
+    /// Decodes every row first (a bad one fails the COPY and publishes nothing), then
+    /// publishes them all in one call, which the embedded log appends atomically, and
+    /// waits (briefly) for the source to read them.
+    async fn copy_into_source(
+        &self,
+        entry: &Entry,
+        topic: &str,
+        encoder: &SourceEncoder,
+        copy: &PendingCopy,
+        data: &[u8],
+    ) -> Result<u64, SqlError> {
+        let desc = &entry.def.desc;
+        let split = copy.format.split(data)?;
+        let positions = match (&split.header, copy.listed) {
+            (Some(header), false) => copy::header_positions(header, &entry.def.name, desc)?,
+            (Some(header), true) => {
+                copy::check_header(header, &copy.columns)?;
+                copy.positions.clone()
+            }
+            (None, _) => copy.positions.clone(),
+        };
+        let columns: Vec<Column> = positions.iter().map(|&p| desc.columns[p].clone()).collect();
+        let batch = copy::new_batch_id("stdin");
+        let mut messages = Vec::with_capacity(split.lines.len());
+        for line in &split.lines {
+            if line.is_empty() && columns.len() != 1 {
+                continue;
+            }
+            let mut row = vec![Datum::Null; desc.arity()];
+            for (value, &position) in line.decode(&columns)?.into_iter().zip(&positions) {
+                row[position] = value;
+            }
+            let raw = data.get(line.raw.clone()).unwrap_or_default();
+            Lineage {
+                source_system: "csv".into(),
+                source_record_id: format!("stdin:{}", line.line),
+                ingest_batch_id: batch.clone(),
+                payload_sha256: copy::sha256_hex(raw),
+            }
+            .fill(desc, &mut row);
+            if let Some(column) = desc
+                .columns
+                .iter()
+                .zip(&row)
+                .find_map(|(c, d)| (!c.nullable && d.is_null()).then_some(c))
+            {
+                return Err(SqlError::NotNullViolation {
+                    relation: entry.def.name.clone(),
+                    column: column.name.clone(),
+                });
+            }
+            messages.push((encoder.key(desc, &row), encoder.value(&row)));
+        }
+        let count = messages.len() as u64;
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let log = self.log();
+        let topic_name = topic.to_owned();
+        let landed = tokio::task::spawn_blocking(move || {
+            let messages: Vec<Message<'_>> = messages
+                .iter()
+                .map(|(key, value)| Message {
+                    key: key.as_deref(),
+                    value: Some(value),
+                })
+                .collect();
+            log.publish(&topic_name, &messages)
+        })
+        .await
+        .map_err(|e| SqlError::ChangeLog(e.to_string()))?
+        .map_err(change_log_error)?;
+        self.await_source_read(entry.id, &landed).await;
+        Ok(count)
+    }
+
+    /// Waits until source `id` has read past every offset in `landed`, or
+    /// [`COPY_READ_WAIT`] has passed.
+    async fn await_source_read(&self, id: GlobalId, landed: &[(u32, u64)]) {
+        let mut needed: BTreeMap<u32, u64> = BTreeMap::new();
+        for &(partition, offset) in landed {
+            let next = needed.entry(partition).or_default();
+            *next = (*next).max(offset + 1);
+        }
+        let Some(status) = self
+            .introspection
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+        else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + COPY_READ_WAIT;
+        loop {
+            let read = status.partitions();
+            let caught_up = needed.iter().all(|(partition, next)| {
+                read.get(partition).is_some_and(|p| p.next_offset >= *next)
+            });
+            if caught_up || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     pub(crate) async fn explain(&self, query: &str) -> Result<ExecuteResponse, SqlError> {
@@ -1613,6 +1763,33 @@ fn table_columns(name: &str, create: &CreateTable) -> Result<(Vec<Column>, Vec<u
     Ok((columns, primary_key))
 }
 
+/// What `COPY … FROM STDIN` can load: a table, or a source with an upsert or append
+/// envelope (a Debezium source's records are change events that a row cannot spell).
+fn copy_entry(catalog: &Catalog, name: &str) -> Result<Arc<Entry>, SqlError> {
+    let entry = catalog
+        .relation(name)
+        .ok_or_else(|| SqlError::UnknownRelation(name.to_string()))?;
+    match &entry.def.kind {
+        ItemKind::Table { .. } => Ok(entry.clone()),
+        ItemKind::Source { envelope, .. } => match envelope {
+            SourceEnvelope::Upsert | SourceEnvelope::Append => Ok(entry.clone()),
+            SourceEnvelope::Debezium => Err(copy_into_debezium(name)),
+        },
+        ItemKind::View { .. } | ItemKind::MaterializedView { .. } | ItemKind::Sink { .. } => {
+            Err(SqlError::WrongObjectType {
+                name: name.to_string(),
+                expected: "table or source",
+            })
+        }
+    }
+}
+
+fn copy_into_debezium(name: &str) -> SqlError {
+    SqlError::Unsupported(format!(
+        "COPY into source \"{name}\" with the debezium envelope (publish Debezium change events to its topic instead)"
+    ))
+}
+
 fn table_entry(catalog: &Catalog, name: &str) -> Result<Arc<Entry>, SqlError> {
     let entry = catalog
         .relation(name)
@@ -1668,7 +1845,8 @@ pub(crate) fn scalar_type_of_sql(data_type: &ast::DataType) -> Result<ScalarType
             _ => ScalarType::Timestamp,
         },
         T::Interval { .. } => ScalarType::Interval,
-        T::JSONB | T::JSON => ScalarType::Jsonb,
+        T::JSONB => ScalarType::Jsonb,
+        T::JSON => ScalarType::Json,
         T::Array(ast::ArrayElemTypeDef::SquareBracket(inner, None))
         | T::Array(ast::ArrayElemTypeDef::AngleBracket(inner))
             if matches!(scalar_type_of_sql(inner), Ok(ScalarType::Text)) =>
@@ -1678,7 +1856,8 @@ pub(crate) fn scalar_type_of_sql(data_type: &ast::DataType) -> Result<ScalarType
         T::Custom(name, modifiers) if modifiers.is_empty() => {
             match name.to_string().to_lowercase().as_str() {
                 "timestamptz" => ScalarType::TimestampTz,
-                "jsonb" | "json" => ScalarType::Jsonb,
+                "jsonb" => ScalarType::Jsonb,
+                "json" => ScalarType::Json,
                 other => return Err(SqlError::Unsupported(format!("type \"{other}\""))),
             }
         }
@@ -1723,7 +1902,7 @@ fn conform(
             continue;
         }
         if column.ty == ScalarType::Jsonb
-            && let Datum::Text(text) = datum
+            && let Datum::Text(text) | Datum::Json(text) = datum
         {
             let value: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| SqlError::InvalidText {
@@ -1732,6 +1911,23 @@ fn conform(
                     reason: e.to_string(),
                 })?;
             *datum = Datum::Jsonb(canonical_jsonb(&value));
+        }
+        // json keeps the text as written; jsonb's canonical text is valid json.
+        if column.ty == ScalarType::Json {
+            match datum {
+                Datum::Text(text) => {
+                    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
+                        SqlError::InvalidText {
+                            ty: ScalarType::Json,
+                            value: text.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    *datum = Datum::Json(std::mem::take(text));
+                }
+                Datum::Jsonb(text) => *datum = Datum::Json(std::mem::take(text)),
+                _ => {}
+            }
         }
     }
     Ok(row)
@@ -1897,6 +2093,7 @@ fn datum_type(datum: &Datum) -> Option<ScalarType> {
         Datum::Interval(_) => ScalarType::Interval,
         Datum::Jsonb(_) => ScalarType::Jsonb,
         Datum::TextArray(_) => ScalarType::TextArray,
+        Datum::Json(_) => ScalarType::Json,
     })
 }
 

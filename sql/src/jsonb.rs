@@ -1,9 +1,13 @@
-//! `jsonb` in DataFusion: the type name, and the `->` and `->>` operators.
+//! `jsonb` and `json` in DataFusion: the type names, and the `->` and `->>` operators.
 //!
 //! A jsonb value is a string in its canonical text form, in an Arrow `Utf8` field
 //! marked with [`JSONB_METADATA_KEY`] so results keep PostgreSQL's jsonb type (OID
-//! 3802). `->` returns jsonb, `->>` text; both take an object key or an array index
-//! (negative counts from the end), and yield NULL where the path is absent.
+//! 3802). A json value (OID 114) is its text as written, in a field marked `json`:
+//! clients such as asyncpg pick their codec by the OID, so `json` must not turn
+//! into jsonb. `->` returns the document's type, `->>` text; both take an object
+//! key or an array index (negative counts from the end), and yield NULL where the
+//! path is absent. On json they return the member's text as written, as
+//! PostgreSQL does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -11,39 +15,61 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{DFSchema, Result as DfResult, exec_err};
+use datafusion::common::{DFSchema, Result as DfResult, exec_datafusion_err, exec_err};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, TypePlanner};
 use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
 use datafusion::sql::sqlparser::ast::{BinaryOperator, DataType as SqlType};
-use vigil_engine::repr::arrow::JSONB_METADATA_KEY;
+use vigil_engine::repr::arrow::{JSON_METADATA_VALUE, JSONB_METADATA_KEY, JSONB_METADATA_VALUE};
+use vigil_engine::repr::json_text;
 use vigil_engine::repr::text::canonical_jsonb;
 
 /// A `Utf8` field that holds jsonb.
 pub fn jsonb_field(name: &str) -> Field {
+    tagged_field(name, JSONB_METADATA_VALUE)
+}
+
+/// A `Utf8` field that holds json.
+pub fn json_field(name: &str) -> Field {
+    tagged_field(name, JSON_METADATA_VALUE)
+}
+
+fn tagged_field(name: &str, tag: &str) -> Field {
     Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([(
         JSONB_METADATA_KEY.to_string(),
-        "jsonb".to_string(),
+        tag.to_string(),
     )]))
 }
 
-/// Plans the SQL type names `jsonb` and `json` as jsonb fields.
+/// Whether a field holds json (not jsonb, not text).
+fn is_json(field: &Field) -> bool {
+    field
+        .metadata()
+        .get(JSONB_METADATA_KEY)
+        .is_some_and(|tag| tag == JSON_METADATA_VALUE)
+}
+
+/// Plans the SQL type names `jsonb` and `json` as jsonb and json fields.
 #[derive(Debug)]
 pub struct JsonbTypes;
 
 impl TypePlanner for JsonbTypes {
     fn plan_type_field(&self, sql_type: &SqlType) -> DfResult<Option<FieldRef>> {
-        let is_jsonb = match sql_type {
-            SqlType::JSONB | SqlType::JSON => true,
-            SqlType::Custom(name, modifiers) => {
-                modifiers.is_empty()
-                    && matches!(name.to_string().to_lowercase().as_str(), "jsonb" | "json")
+        let name = match sql_type {
+            SqlType::JSONB => "jsonb".to_owned(),
+            SqlType::JSON => "json".to_owned(),
+            SqlType::Custom(name, modifiers) if modifiers.is_empty() => {
+                name.to_string().to_lowercase()
             }
-            _ => false,
+            _ => return Ok(None),
         };
-        Ok(is_jsonb.then(|| Arc::new(jsonb_field(""))))
+        Ok(match name.as_str() {
+            "jsonb" => Some(Arc::new(jsonb_field(""))),
+            "json" => Some(Arc::new(json_field(""))),
+            _ => None,
+        })
     }
 }
 
@@ -65,6 +91,103 @@ impl ExprPlanner for JsonbOperators {
         Ok(PlannerResult::Planned(
             function.call(vec![expr.left, expr.right]),
         ))
+    }
+}
+
+/// `CAST(expr AS target)` where `target` is jsonb or json and `expr` a string of
+/// another of text, json and jsonb, as PostgreSQL evaluates it: Arrow's cast
+/// between two `Utf8` fields keeps the text as it is, but jsonb needs it canonical
+/// and json needs it valid.
+pub fn json_input(expr: Expr, target: JsonType) -> Expr {
+    match target {
+        JsonType::Jsonb => JSONB_IN.call(vec![expr]),
+        JsonType::Json => JSON_IN.call(vec![expr]),
+    }
+}
+
+/// The two JSON types a string cast can produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JsonType {
+    Jsonb,
+    Json,
+}
+
+static JSONB_IN: LazyLock<ScalarUDF> =
+    LazyLock::new(|| ScalarUDF::from(JsonIn::new(JsonType::Jsonb)));
+static JSON_IN: LazyLock<ScalarUDF> =
+    LazyLock::new(|| ScalarUDF::from(JsonIn::new(JsonType::Json)));
+
+/// `jsonb_in`/`json_in` over a string column.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonIn {
+    target: JsonType,
+    signature: Signature,
+}
+
+impl JsonIn {
+    fn new(target: JsonType) -> Self {
+        JsonIn {
+            target,
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonIn {
+    fn name(&self) -> &str {
+        match self.target {
+            JsonType::Jsonb => "jsonb_in",
+            JsonType::Json => "json_in",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        Ok(Arc::new(match self.target {
+            JsonType::Jsonb => jsonb_field(self.name()),
+            JsonType::Json => json_field(self.name()),
+        }))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let [text] = args.args.as_slice() else {
+            return exec_err!("{} takes one argument", self.name());
+        };
+        let text = cast(&text.to_array(rows)?, &DataType::Utf8)?;
+        let texts = text.as_string::<i32>();
+        let type_name = match self.target {
+            JsonType::Jsonb => "jsonb",
+            JsonType::Json => "json",
+        };
+        let mut out = StringBuilder::with_capacity(rows, texts.value_data().len());
+        for text in texts.iter() {
+            let Some(text) = text else {
+                out.append_null();
+                continue;
+            };
+            let invalid = |e: serde_json::Error| {
+                exec_datafusion_err!("invalid input syntax for type {type_name}: {e}")
+            };
+            match self.target {
+                JsonType::Jsonb => {
+                    let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+                    out.append_value(canonical_jsonb(&value));
+                }
+                JsonType::Json => {
+                    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(invalid)?;
+                    out.append_value(text);
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 
@@ -104,12 +227,13 @@ impl ScalarUDFImpl for JsonbGet {
         Ok(DataType::Utf8)
     }
 
-    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> DfResult<FieldRef> {
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
         let name = self.name();
-        Ok(Arc::new(if self.as_text {
-            Field::new(name, DataType::Utf8, true)
-        } else {
-            jsonb_field(name)
+        let json = args.arg_fields.first().is_some_and(|f| is_json(f));
+        Ok(Arc::new(match (self.as_text, json) {
+            (true, _) => Field::new(name, DataType::Utf8, true),
+            (false, true) => json_field(name),
+            (false, false) => jsonb_field(name),
         }))
     }
 
@@ -131,6 +255,9 @@ impl ScalarUDFImpl for JsonbGet {
             None
         };
         let documents = document.as_string::<i32>();
+        if args.arg_fields.first().is_some_and(|f| is_json(f)) {
+            return self.get_json(documents, &path, keys.as_ref(), indexes.as_ref());
+        }
         let mut out = StringBuilder::with_capacity(rows, rows * 8);
         for row in 0..rows {
             if documents.is_null(row) || path.is_null(row) {
@@ -163,6 +290,53 @@ impl ScalarUDFImpl for JsonbGet {
                 Some(serde_json::Value::Null) if self.as_text => out.append_null(),
                 Some(serde_json::Value::String(s)) if self.as_text => out.append_value(s),
                 Some(other) => out.append_value(canonical_jsonb(other)),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+impl JsonbGet {
+    /// `->`/`->>` on json: the member's text as written, found without reparsing
+    /// the document into a tree that would lose it.
+    fn get_json(
+        &self,
+        documents: &datafusion::arrow::array::StringArray,
+        path: &ArrayRef,
+        keys: Option<&ArrayRef>,
+        indexes: Option<&ArrayRef>,
+    ) -> DfResult<ColumnarValue> {
+        let rows = documents.len();
+        let mut out = StringBuilder::with_capacity(rows, rows * 8);
+        for row in 0..rows {
+            if documents.is_null(row) || path.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let document = documents.value(row);
+            let found = match (keys, indexes) {
+                (Some(keys), _) => {
+                    json_text::object_field(document, keys.as_string::<i32>().value(row))
+                }
+                (_, Some(indexes)) => json_text::array_element(
+                    document,
+                    indexes
+                        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .value(row),
+                ),
+                (None, None) => Ok(None),
+            };
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => return exec_err!("invalid input syntax for type json: {e}"),
+            };
+            match found {
+                None => out.append_null(),
+                Some(member) if self.as_text => match json_text::member_as_text(member) {
+                    Some(text) => out.append_value(text),
+                    None => out.append_null(),
+                },
+                Some(member) => out.append_value(member),
             }
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))

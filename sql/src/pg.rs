@@ -26,6 +26,7 @@ use vigil_engine::repr::text::parse_datum;
 
 use crate::SqlError;
 use crate::coord::from_repr;
+use crate::jsonb::{JsonType, json_input};
 
 /// Rewrites every literal cast in `plan` (subqueries included) with PostgreSQL's
 /// input semantics.
@@ -107,6 +108,15 @@ fn rewrite_cast(
             Err(error) => fail(failure, error),
         };
     }
+    // Arrow's cast between text, json and jsonb (all Utf8) keeps the text as it is.
+    if let Some(target) = json_type(field)
+        && let Some(schema) = input_schema
+        && let Ok((_, source)) = inner.to_field(schema)
+        && (scalar_type_of_field(&source).is_ok_and(|ty| ty == ScalarType::Text)
+            || json_type(&source).is_some_and(|source| source != target))
+    {
+        return Ok(Transformed::yes(json_input(inner.as_ref().clone(), target)));
+    }
     // PostgreSQL rounds a fractional number cast to an integer; Arrow truncates.
     let fractional = input_schema
         .and_then(|schema| inner.get_type(schema).ok())
@@ -121,6 +131,15 @@ fn rewrite_cast(
         })));
     }
     Ok(Transformed::no(expr))
+}
+
+/// The JSON type a field holds, if any.
+fn json_type(field: &Field) -> Option<JsonType> {
+    match scalar_type_of_field(field) {
+        Ok(ScalarType::Jsonb) => Some(JsonType::Jsonb),
+        Ok(ScalarType::Json) => Some(JsonType::Json),
+        _ => None,
+    }
 }
 
 /// The value of `CAST(value AS field)` under PostgreSQL's rules, where they differ

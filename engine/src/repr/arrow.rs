@@ -13,8 +13,8 @@
 //! Batches coming back from DataFusion may use any type it produces (`Int8`,
 //! `Utf8View`, nanosecond timestamps, …); [`scalar_type_of_field`] says which
 //! `ScalarType` each one reads as, and [`array_to_datums`] normalizes values to
-//! that type's [`Datum`] variant. `jsonb` travels as `Utf8` tagged with
-//! [`JSONB_METADATA_KEY`] field metadata.
+//! that type's [`Datum`] variant. `jsonb` and `json` travel as `Utf8` tagged with
+//! [`JSONB_METADATA_KEY`] field metadata (`"jsonb"` or `"json"`).
 //!
 //! The conversions run per batch in the dataflow, so they downcast whole arrays
 //! and never go through a `ScalarValue` per cell.
@@ -45,9 +45,11 @@ use datafusion::scalar::ScalarValue;
 use super::text::{MICROS_PER_DAY, MICROS_PER_SEC, ReprError, datum_to_text};
 use super::{Column, Datum, F64, Interval, Numeric, RelationDesc, Row, ScalarType};
 
-/// Field metadata key marking a `Utf8` field as `jsonb`; its value is `"jsonb"`.
+/// Field metadata key marking a `Utf8` field as `jsonb` (value [`JSONB_METADATA_VALUE`])
+/// or `json` (value [`JSON_METADATA_VALUE`]).
 pub const JSONB_METADATA_KEY: &str = "vigil.type";
-const JSONB_METADATA_VALUE: &str = "jsonb";
+pub const JSONB_METADATA_VALUE: &str = "jsonb";
+pub const JSON_METADATA_VALUE: &str = "json";
 
 const NANOS_PER_MICRO: i64 = 1_000;
 const MICROS_PER_MILLI: i64 = 1_000;
@@ -64,7 +66,7 @@ pub fn to_arrow_type(ty: ScalarType) -> DataType {
         ScalarType::Int64 => DataType::Int64,
         ScalarType::Float64 => DataType::Float64,
         ScalarType::Numeric { precision, scale } => DataType::Decimal128(precision, scale),
-        ScalarType::Text | ScalarType::Jsonb => DataType::Utf8,
+        ScalarType::Text | ScalarType::Jsonb | ScalarType::Json => DataType::Utf8,
         ScalarType::Date => DataType::Date32,
         ScalarType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         ScalarType::TimestampTz => {
@@ -77,18 +79,19 @@ pub fn to_arrow_type(ty: ScalarType) -> DataType {
     }
 }
 
-/// The Arrow field of a column: its name, type, nullability and, for `jsonb`, the
-/// [`JSONB_METADATA_KEY`] tag.
+/// The Arrow field of a column: its name, type, nullability and, for `jsonb` and
+/// `json`, the [`JSONB_METADATA_KEY`] tag.
 pub fn to_arrow_field(col: &Column) -> Field {
     let field = Field::new(&col.name, to_arrow_type(col.ty), col.nullable);
-    if col.ty == ScalarType::Jsonb {
-        field.with_metadata(HashMap::from([(
-            JSONB_METADATA_KEY.to_owned(),
-            JSONB_METADATA_VALUE.to_owned(),
-        )]))
-    } else {
-        field
-    }
+    let tag = match col.ty {
+        ScalarType::Jsonb => JSONB_METADATA_VALUE,
+        ScalarType::Json => JSON_METADATA_VALUE,
+        _ => return field,
+    };
+    field.with_metadata(HashMap::from([(
+        JSONB_METADATA_KEY.to_owned(),
+        tag.to_owned(),
+    )]))
 }
 
 /// The Arrow schema of a relation.
@@ -98,19 +101,23 @@ pub fn to_arrow_schema(desc: &RelationDesc) -> SchemaRef {
     ))
 }
 
-fn is_jsonb(field: &Field) -> bool {
-    field
-        .metadata()
-        .get(JSONB_METADATA_KEY)
-        .is_some_and(|v| v == JSONB_METADATA_VALUE)
+/// The type a string field's values read as: `jsonb` or `json` when its metadata
+/// says so, `text` otherwise.
+fn string_type(field: &Field) -> ScalarType {
+    match field.metadata().get(JSONB_METADATA_KEY).map(String::as_str) {
+        Some(JSONB_METADATA_VALUE) => ScalarType::Jsonb,
+        Some(JSON_METADATA_VALUE) => ScalarType::Json,
+        _ => ScalarType::Text,
+    }
 }
 
 /// The [`ScalarType`] a field of any Arrow type DataFusion produces reads as.
 pub fn scalar_type_of_field(field: &Field) -> Result<ScalarType, ReprError> {
-    scalar_type_of(field.data_type(), is_jsonb(field))
+    scalar_type_of(field.data_type(), string_type(field))
 }
 
-fn scalar_type_of(dt: &DataType, jsonb: bool) -> Result<ScalarType, ReprError> {
+/// `strings` is what a string type reads as (see [`string_type`]).
+fn scalar_type_of(dt: &DataType, strings: ScalarType) -> Result<ScalarType, ReprError> {
     Ok(match dt {
         DataType::Boolean => ScalarType::Bool,
         DataType::Int8 | DataType::UInt8 | DataType::Int16 => ScalarType::Int16,
@@ -121,10 +128,8 @@ fn scalar_type_of(dt: &DataType, jsonb: bool) -> Result<ScalarType, ReprError> {
             scale: 0,
         },
         DataType::Float16 | DataType::Float32 | DataType::Float64 => ScalarType::Float64,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View if jsonb => ScalarType::Jsonb,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
-            ScalarType::Text
-        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => strings,
+        DataType::Null => ScalarType::Text,
         DataType::Timestamp(_, None) => ScalarType::Timestamp,
         DataType::Timestamp(_, Some(_)) => ScalarType::TimestampTz,
         DataType::Date32 | DataType::Date64 => ScalarType::Date,
@@ -144,7 +149,7 @@ fn scalar_type_of(dt: &DataType, jsonb: bool) -> Result<ScalarType, ReprError> {
         {
             ScalarType::TextArray
         }
-        DataType::Dictionary(_, value) => scalar_type_of(value, jsonb)?,
+        DataType::Dictionary(_, value) => scalar_type_of(value, strings)?,
         other => return Err(ReprError::UnsupportedType(other.to_string())),
     })
 }
@@ -239,6 +244,7 @@ fn datum_type_name(d: &Datum) -> String {
         Datum::Interval(_) => ScalarType::Interval,
         Datum::Jsonb(_) => ScalarType::Jsonb,
         Datum::TextArray(_) => ScalarType::TextArray,
+        Datum::Json(_) => ScalarType::Json,
     };
     ty.pg_name()
 }
@@ -485,7 +491,7 @@ fn strings<'a>(
     rows.iter()
         .map(|r| match &r[col] {
             Datum::Null => Ok(None),
-            Datum::Text(s) | Datum::Jsonb(s) => Ok(Some(s.as_str())),
+            Datum::Text(s) | Datum::Jsonb(s) | Datum::Json(s) => Ok(Some(s.as_str())),
             d => Err(mismatch(field, d)),
         })
         .collect()
@@ -664,7 +670,7 @@ pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Row>, ReprError> {
 /// The datums of an array, each the variant of [`scalar_type_of_field`]'s type:
 /// timestamps become microseconds (floored), durations and intervals
 /// [`Interval`]s, `Date64` days, unsigned and narrow integers the next signed
-/// type that holds them. `field` supplies the `jsonb` tag; the array's own type
+/// type that holds them. `field` supplies the `jsonb` or `json` tag; the array's own type
 /// decides how it is read.
 pub fn array_to_datums(array: &dyn Array, field: &Field) -> Result<Vec<Datum>, ReprError> {
     let dt = array.data_type();
@@ -726,9 +732,11 @@ pub fn array_to_datums(array: &dyn Array, field: &Field) -> Result<Vec<Datum>, R
                 scale: *s,
             }))
         })?,
-        DataType::Utf8 => strings_to_datums(array.as_string::<i32>().iter(), is_jsonb(field)),
-        DataType::LargeUtf8 => strings_to_datums(array.as_string::<i64>().iter(), is_jsonb(field)),
-        DataType::Utf8View => strings_to_datums(array.as_string_view().iter(), is_jsonb(field)),
+        DataType::Utf8 => strings_to_datums(array.as_string::<i32>().iter(), string_type(field)),
+        DataType::LargeUtf8 => {
+            strings_to_datums(array.as_string::<i64>().iter(), string_type(field))
+        }
+        DataType::Utf8View => strings_to_datums(array.as_string_view().iter(), string_type(field)),
         DataType::Date32 => map_values::<Date32Type>(array, Datum::Date),
         DataType::Date64 => try_map_values::<Date64Type>(array, |ms| {
             i32::try_from(ms.div_euclid(MILLIS_PER_DAY))
@@ -906,8 +914,16 @@ fn try_map_values<T: ArrowPrimitiveType>(
     }
 }
 
-fn strings_to_datums<'a>(values: impl Iterator<Item = Option<&'a str>>, jsonb: bool) -> Vec<Datum> {
-    let wrap = if jsonb { Datum::Jsonb } else { Datum::Text };
+/// `ty` is [`string_type`]'s answer for the field.
+fn strings_to_datums<'a>(
+    values: impl Iterator<Item = Option<&'a str>>,
+    ty: ScalarType,
+) -> Vec<Datum> {
+    let wrap = match ty {
+        ScalarType::Jsonb => Datum::Jsonb,
+        ScalarType::Json => Datum::Json,
+        _ => Datum::Text,
+    };
     values
         .map(|v| v.map_or(Datum::Null, |s| wrap(s.to_owned())))
         .collect()
@@ -1079,6 +1095,27 @@ mod tests {
             .into_iter()
             .map(|mut r| r.remove(0))
             .collect()
+    }
+
+    #[test]
+    fn json_and_jsonb_fields_keep_their_types_and_text() {
+        let schema = to_arrow_schema(&RelationDesc::new(vec![
+            col("j", ScalarType::Json),
+            col("b", ScalarType::Jsonb),
+            col("t", ScalarType::Text),
+        ]));
+        let desc = desc_of_schema(&schema).expect("supported");
+        assert_eq!(
+            desc.types().collect::<Vec<_>>(),
+            [ScalarType::Json, ScalarType::Jsonb, ScalarType::Text]
+        );
+        let rows = vec![vec![
+            Datum::Json(r#"{"b":1,  "a":2}"#.into()),
+            Datum::Jsonb(r#"{"a": 2, "b": 1}"#.into()),
+            Datum::Text("x".into()),
+        ]];
+        let batch = rows_to_batch(&schema, &rows).expect("converts");
+        assert_eq!(batch_to_rows(&batch).expect("converts"), rows);
     }
 
     #[test]

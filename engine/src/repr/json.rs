@@ -1,7 +1,7 @@
 //! Rows as JSON, for the HTTP API, server-sent events and sinks.
 //!
 //! Numbers stay numbers (exact numerics become JSON numbers when they round-trip
-//! through `f64`, strings otherwise, so no digit is lost); jsonb is embedded as JSON;
+//! through `f64`, strings otherwise, so no digit is lost); json and jsonb are embedded as JSON;
 //! `text[]` is an array; dates, timestamps and intervals use PostgreSQL's text form,
 //! exactly what psql shows. Non-finite floats (`NaN`, `Infinity`), which JSON cannot
 //! hold, become their PostgreSQL spelling as strings.
@@ -31,7 +31,9 @@ pub fn datum_to_json(datum: &Datum) -> Value {
                 _ => Value::String(text),
             }
         }
-        Datum::Jsonb(text) => serde_json::from_str(text).unwrap_or_else(|_| text_value(datum)),
+        Datum::Jsonb(text) | Datum::Json(text) => {
+            serde_json::from_str(text).unwrap_or_else(|_| text_value(datum))
+        }
         Datum::TextArray(items) => Value::Array(
             items
                 .iter()

@@ -13,6 +13,7 @@
 
 pub mod arrow;
 pub mod json;
+pub mod json_text;
 pub mod text;
 
 use std::fmt;
@@ -46,6 +47,10 @@ pub enum Datum {
     Jsonb(String),
     /// A one-dimensional `text[]`; elements may be NULL.
     TextArray(Vec<Option<String>>),
+    /// A `json` document: valid JSON kept exactly as written (spacing, key order and
+    /// duplicate keys), as PostgreSQL's `json` keeps it. Last, so the serialized
+    /// variant numbers of stored rows do not move.
+    Json(String),
 }
 
 impl Datum {
@@ -106,7 +111,10 @@ pub enum ScalarType {
     Int32,
     Int64,
     Float64,
-    Numeric { precision: u8, scale: i8 },
+    Numeric {
+        precision: u8,
+        scale: i8,
+    },
     Text,
     Date,
     Timestamp,
@@ -114,6 +122,8 @@ pub enum ScalarType {
     Interval,
     Jsonb,
     TextArray,
+    /// `json`: the text as written, unlike [`ScalarType::Jsonb`]'s canonical form.
+    Json,
 }
 
 /// Precision and scale of `numeric` declared without them (Arrow's widest decimal).
@@ -139,6 +149,7 @@ impl ScalarType {
             ScalarType::Interval => 1186,
             ScalarType::Jsonb => 3802,
             ScalarType::TextArray => 1009,
+            ScalarType::Json => 114,
         }
     }
 
@@ -164,6 +175,7 @@ impl ScalarType {
             ScalarType::Interval => "interval".into(),
             ScalarType::Jsonb => "jsonb".into(),
             ScalarType::TextArray => "text[]".into(),
+            ScalarType::Json => "json".into(),
         }
     }
 }

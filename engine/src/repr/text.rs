@@ -69,7 +69,7 @@ pub fn format_datum(d: &Datum, out: &mut String) {
         Datum::Int64(v) => push_display(out, v),
         Datum::Float64(F64(v)) => format_float8(*v, out),
         Datum::Numeric(n) => format_numeric(*n, out),
-        Datum::Text(s) | Datum::Jsonb(s) => out.push_str(s),
+        Datum::Text(s) | Datum::Jsonb(s) | Datum::Json(s) => out.push_str(s),
         Datum::Date(days) => format_date(*days, out),
         Datum::Timestamp(micros) => format_timestamp(*micros, "", out),
         Datum::TimestampTz(micros) => format_timestamp(*micros, "+00", out),
@@ -462,6 +462,11 @@ pub fn parse_datum(s: &str, ty: ScalarType) -> Result<Datum, ReprError> {
             Err(e) => Err(invalid(ty, s, e.to_string())),
         },
         ScalarType::TextArray => parse_text_array(s).map(Datum::TextArray),
+        // json_in only checks the syntax: the value keeps its text, even around it.
+        ScalarType::Json => match serde_json::from_str::<serde::de::IgnoredAny>(s) {
+            Ok(_) => Ok(Datum::Json(s.to_owned())),
+            Err(e) => Err(invalid(ty, s, e.to_string())),
+        },
     }
 }
 
@@ -1997,6 +2002,21 @@ mod tests {
                 "{s:?}"
             );
         }
+    }
+
+    #[test]
+    fn json_keeps_its_text_as_written() {
+        let j = |s| parse(s, ScalarType::Json);
+        assert_eq!(
+            j(r#" {"b":1,  "a":2, "a": 1.50} "#),
+            Datum::Json(r#" {"b":1,  "a":2, "a": 1.50} "#.into())
+        );
+        assert_eq!(
+            datum_to_text(&Datum::Json("[1,  2]".into())).as_deref(),
+            Some("[1,  2]")
+        );
+        let err = parse_err("{x}", ScalarType::Json);
+        assert_eq!(err, "invalid input syntax for type json: \"{x}\"");
     }
 
     #[test]

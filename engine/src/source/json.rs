@@ -9,7 +9,9 @@
 //!   and intervals all read;
 //! - numbers fill numeric columns exactly as written when they are integral, and
 //!   timestamps, timestamptz and dates as milliseconds since the Unix epoch;
-//! - any JSON value fills a `jsonb` column; an array of strings fills `text[]`;
+//! - any JSON value fills a `jsonb` column, and a `json` column as its compact text
+//!   (the document is parsed before the columns are read, so its spacing and key
+//!   order are already gone); an array of strings fills `text[]`;
 //! - a missing field or JSON `null` is SQL `NULL`, refused for NOT NULL columns.
 
 use serde_json::Value;
@@ -186,6 +188,7 @@ fn to_datum(value: &Value, ty: ScalarType) -> Result<Datum, String> {
     match (value, ty) {
         (Value::Null, _) => Ok(Datum::Null),
         (value, ScalarType::Jsonb) => Ok(Datum::Jsonb(canonical_jsonb(value))),
+        (value, ScalarType::Json) => Ok(Datum::Json(value.to_string())),
         (Value::String(s), ty) => parse_datum(s, ty).map_err(repr),
         (Value::Bool(b), ScalarType::Bool) => Ok(Datum::Bool(*b)),
         (Value::Bool(b), ScalarType::Text) => Ok(Datum::Text(b.to_string())),
@@ -331,6 +334,17 @@ mod tests {
             .unwrap();
         assert_eq!(millis[3], row[3]);
         assert_eq!(millis[1], Datum::Null);
+    }
+
+    #[test]
+    fn a_json_column_reads_the_value_as_json_text() {
+        let f = JsonFormat {
+            columns: vec![JsonColumn::named(column("doc", ScalarType::Json, true))],
+        };
+        let row = f.decode(&json!({"doc": {"a": [1, "x"]}})).unwrap();
+        assert_eq!(row, [Datum::Json(r#"{"a":[1,"x"]}"#.into())]);
+        let row = f.decode(&json!({"doc": "s"})).unwrap();
+        assert_eq!(row, [Datum::Json(r#""s""#.into())]);
     }
 
     #[test]

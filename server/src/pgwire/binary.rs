@@ -3,8 +3,8 @@
 //! Drivers such as tokio-postgres, asyncpg and pgjdbc exchange parameters and results
 //! in binary. The layouts are PostgreSQL's `*send`/`*recv` functions: big-endian
 //! integers, dates and timestamps counted from 2000-01-01 rather than 1970-01-01,
-//! numeric as base-10000 digits, jsonb as a version byte then text, and arrays with a
-//! dimension header.
+//! numeric as base-10000 digits, jsonb as a version byte then text, json as bare text,
+//! and arrays with a dimension header.
 //!
 //! Decoding never trusts a length or count from the client: every read is bounds
 //! checked and nothing is allocated ahead of the bytes that back it.
@@ -176,6 +176,8 @@ pub fn encode(datum: &Datum, buf: &mut BytesMut) -> Result<(), BinaryError> {
             buf.put_slice(json.as_bytes());
         }
         Datum::TextArray(elements) => write_text_array(elements, buf),
+        // json_send: the text, with no version byte.
+        Datum::Json(json) => buf.put_slice(json.as_bytes()),
     }
     Ok(())
 }
@@ -660,6 +662,14 @@ mod tests {
             Err(BinaryError::JsonbVersion(2))
         );
         assert_eq!(decode(oid::JSON, b"[1]"), Ok(Decoded::Text("[1]".into())));
+    }
+
+    #[test]
+    fn json_is_its_text_without_a_version_byte() {
+        assert_eq!(
+            encoded(&Datum::Json("{\"b\":1,  \"a\":2}".into())),
+            b"{\"b\":1,  \"a\":2}"
+        );
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl WireError {
                     | ScalarType::Numeric { .. }
                     | ScalarType::Text
                     | ScalarType::Jsonb
+                    | ScalarType::Json
                     | ScalarType::TextArray => "22003",
                 },
                 ReprError::TypeMismatch { .. } => "42804",

@@ -132,6 +132,7 @@ fn has_type(datum: &Datum, ty: ScalarType) -> bool {
         | (Datum::TimestampTz(_), ScalarType::TimestampTz)
         | (Datum::Interval(_), ScalarType::Interval)
         | (Datum::Jsonb(_), ScalarType::Jsonb)
+        | (Datum::Json(_), ScalarType::Json)
         | (Datum::TextArray(_), ScalarType::TextArray) => true,
         (Datum::Numeric(Numeric { scale, .. }), ScalarType::Numeric { scale: want, .. }) => {
             *scale == want
@@ -149,6 +150,7 @@ fn has_type(datum: &Datum, ty: ScalarType) -> bool {
             | Datum::TimestampTz(_)
             | Datum::Interval(_)
             | Datum::Jsonb(_)
+            | Datum::Json(_)
             | Datum::TextArray(_),
             _,
         ) => false,

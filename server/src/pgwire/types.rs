@@ -48,11 +48,10 @@ pub fn scalar_type_for_param_oid(type_oid: u32) -> Option<ScalarType> {
         oid::TIMESTAMP => Some(ScalarType::Timestamp),
         oid::TIMESTAMPTZ => Some(ScalarType::TimestampTz),
         oid::INTERVAL => Some(ScalarType::Interval),
-        // Vigil has one JSON type, jsonb, and plans `json` as it: a declared json
-        // parameter is read in json's binary form (plain text, no version byte) into
-        // jsonb, and a `::json` result is described as jsonb. Describing it as json
-        // needs a json `ScalarType` (tests/pgwire.rs: a_json_cast_is_described_…).
-        oid::JSON | oid::JSONB => Some(ScalarType::Jsonb),
+        // Apart, because clients pick their codec by the OID (asyncpg's json codec
+        // is skipped for a jsonb parameter) and json keeps its text as written.
+        oid::JSON => Some(ScalarType::Json),
+        oid::JSONB => Some(ScalarType::Jsonb),
         oid::TEXT_ARRAY | oid::VARCHAR_ARRAY => Some(ScalarType::TextArray),
         _ => None,
     }
@@ -78,6 +77,7 @@ fn type_size(ty: ScalarType) -> i16 {
         ScalarType::Numeric { .. }
         | ScalarType::Text
         | ScalarType::Jsonb
+        | ScalarType::Json
         | ScalarType::TextArray => -1,
     }
 }
@@ -118,7 +118,7 @@ pub fn row_description(desc: &RelationDesc, formats: &[FieldFormat]) -> Vec<Fiel
 mod tests {
     use super::*;
 
-    const ALL_TYPES: [ScalarType; 13] = [
+    const ALL_TYPES: [ScalarType; 14] = [
         ScalarType::Bool,
         ScalarType::Int16,
         ScalarType::Int32,
@@ -132,6 +132,7 @@ mod tests {
         ScalarType::Interval,
         ScalarType::Jsonb,
         ScalarType::TextArray,
+        ScalarType::Json,
     ];
 
     #[test]
@@ -147,10 +148,7 @@ mod tests {
         for ty in ALL_TYPES {
             assert_eq!(scalar_type_for_param_oid(ty.pg_oid()), Some(ty), "{ty}");
         }
-        assert_eq!(
-            scalar_type_for_param_oid(oid::JSON),
-            Some(ScalarType::Jsonb)
-        );
+        assert_eq!(scalar_type_for_param_oid(oid::JSON), Some(ScalarType::Json));
         assert_eq!(scalar_type_for_param_oid(0), None);
         assert_eq!(scalar_type_for_param_oid(oid::UNKNOWN), None);
     }

@@ -529,6 +529,7 @@ pub(crate) fn typmod(ty: ScalarType) -> i32 {
         | ScalarType::TimestampTz
         | ScalarType::Interval
         | ScalarType::Jsonb
+        | ScalarType::Json
         | ScalarType::TextArray => -1,
     }
 }
