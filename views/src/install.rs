@@ -32,6 +32,43 @@ const ENGINEERING_VIEW_FILES: [&str; 8] = [
     include_str!("../sql/engineering/pr_flow.sql"),
 ];
 
+/// The CRDC domain's canonical sources: the contract with the school connectors and
+/// CSV imports.
+pub const CRDC_SOURCES: &str = include_str!("../sql/crdc/sources.sql");
+
+/// The CRDC rule pack of the 2025-26 collection, installed on a fresh data
+/// directory; [`crate::crdc::install_pack`] swaps in another.
+pub const CRDC_RULES: &str = include_str!("../rules/crdc-2025-26.yaml");
+
+/// The CRDC statements that come before the rule views (the tables people write,
+/// the populations the rules and counts read, the counts), in creation order.
+const CRDC_BEFORE_RULES: [&str; 3] = [
+    include_str!("../sql/crdc/exceptions.sql"),
+    include_str!("../sql/crdc/population.sql"),
+    include_str!("../sql/crdc/crdc_school_counts.sql"),
+];
+
+/// The CRDC statements that read the rule results, in creation order; a pack swap
+/// re-runs them after dropping the old results view with its dependents.
+pub(crate) const CRDC_AFTER_RULES: [&str; 2] = [
+    include_str!("../sql/crdc/readiness.sql"),
+    include_str!("../sql/crdc/readiness_trend.sql"),
+];
+
+/// The CRDC domain's built-in views (those of `shared/design/domain.md`, with
+/// `crdc_open_results` and the district rollup `readiness_district`); the rule
+/// views (`rule_enr_001`, …), `crdc_rules`, the helper views (`crdc_enrolled`, …)
+/// and the tables `exceptions`, `exception_activity` and `readiness_snapshots`
+/// come with them.
+pub const CRDC_VIEWS: [&str; 6] = [
+    "crdc_rule_results",
+    "crdc_school_counts",
+    "crdc_open_results",
+    "readiness",
+    "readiness_district",
+    "readiness_trend",
+];
+
 /// The engineering domain's built-in views (those of `shared/design/domain.md`);
 /// the rule views (`rule_wi_001`, …) and `validation_rules` come with them.
 pub const ENGINEERING_VIEWS: [&str; 9] = [
@@ -50,6 +87,8 @@ pub const ENGINEERING_VIEWS: [&str; 9] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectKind {
     Source,
+    /// A table people and tasks write (`exceptions`, …).
+    Table,
     View,
     MaterializedView,
 }
@@ -58,6 +97,7 @@ impl ObjectKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::Source => "source",
+            ObjectKind::Table => "table",
             ObjectKind::View => "view",
             ObjectKind::MaterializedView => "materialized view",
         }
@@ -75,10 +115,10 @@ pub struct Builtin {
 /// Why the built-ins could not be installed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("engineering rule pack: {0}")]
+    #[error("rule pack: {0}")]
     Rules(#[from] RuleError),
     #[error(
-        "a built-in statement is not CREATE SOURCE | [MATERIALIZED] VIEW IF NOT EXISTS: {start}"
+        "a built-in statement is not CREATE SOURCE | TABLE | [MATERIALIZED] VIEW IF NOT EXISTS: {start}"
     )]
     NotIdempotent { start: String },
     #[error("built-in source {name}: {source}")]
@@ -109,25 +149,64 @@ pub fn engineering() -> Result<Vec<Builtin>, InstallError> {
     let columns = source_columns(&builtins)?;
     let pack = RulePack::from_yaml(ENGINEERING_RULES)?;
     let compiled = rules::compile(&pack, &columns, "views/rules/engineering.yaml")?;
-    builtins.extend(compiled.views().map(|view| Builtin {
-        name: view.name.clone(),
-        kind: if view.materialized {
-            ObjectKind::MaterializedView
-        } else {
-            ObjectKind::View
-        },
-        sql: view.sql.clone(),
-    }));
+    builtins.extend(compiled_builtins(&compiled));
     for file in ENGINEERING_VIEW_FILES {
         builtins.extend(statements(file)?);
     }
     Ok(builtins)
 }
 
+/// Every built-in of the CRDC domain, in creation order, with the 2025-26 rule pack.
+pub fn crdc() -> Result<Vec<Builtin>, InstallError> {
+    let mut builtins = statements(CRDC_SOURCES)?;
+    let pack = RulePack::from_yaml(CRDC_RULES)?;
+    let compiled = rules::compile(
+        &pack,
+        &source_columns(&builtins)?,
+        "views/rules/crdc-2025-26.yaml",
+    )?;
+    for file in CRDC_BEFORE_RULES {
+        builtins.extend(statements(file)?);
+    }
+    builtins.extend(compiled_builtins(&compiled));
+    for file in CRDC_AFTER_RULES {
+        builtins.extend(statements(file)?);
+    }
+    Ok(builtins)
+}
+
+/// Every built-in of every domain, in creation order: what [`install`] creates.
+pub fn builtins() -> Result<Vec<Builtin>, InstallError> {
+    let mut builtins = engineering()?;
+    builtins.extend(crdc()?);
+    Ok(builtins)
+}
+
+/// The CRDC sources' columns, which rule templates are checked against.
+pub(crate) fn crdc_source_columns() -> Result<BTreeMap<String, BTreeSet<String>>, InstallError> {
+    source_columns(&statements(CRDC_SOURCES)?)
+}
+
+/// A compiled rule pack's views as built-ins.
+pub(crate) fn compiled_builtins(compiled: &rules::CompiledPack) -> Vec<Builtin> {
+    compiled
+        .views()
+        .map(|view| Builtin {
+            name: view.name.clone(),
+            kind: if view.materialized {
+                ObjectKind::MaterializedView
+            } else {
+                ObjectKind::View
+            },
+            sql: view.sql.clone(),
+        })
+        .collect()
+}
+
 /// Creates every built-in that does not exist yet, in order. Idempotent: a restart
 /// finds them all present.
 pub async fn install(coordinator: &Coordinator) -> Result<Installed, InstallError> {
-    let builtins = engineering()?;
+    let builtins = builtins()?;
     let mut session = coordinator.session();
     let existing = existing_relations(&mut session).await?;
     let mut installed = Installed::default();
@@ -175,7 +254,7 @@ async fn existing_relations(
 }
 
 /// The statements of a `.sql` file, each with the comment above it.
-fn statements(file: &str) -> Result<Vec<Builtin>, InstallError> {
+pub(crate) fn statements(file: &str) -> Result<Vec<Builtin>, InstallError> {
     split_statements(file)
         .into_iter()
         .filter(|s| !s.is_empty())
@@ -193,6 +272,7 @@ fn declared(sql: &str) -> Result<(ObjectKind, String), InstallError> {
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let (kind, name) = match words.as_slice() {
         ["CREATE", "SOURCE", "IF", "NOT", "EXISTS", name, ..] => (ObjectKind::Source, *name),
+        ["CREATE", "TABLE", "IF", "NOT", "EXISTS", name, ..] => (ObjectKind::Table, *name),
         ["CREATE", "VIEW", "IF", "NOT", "EXISTS", name, ..] => (ObjectKind::View, *name),
         [
             "CREATE",
@@ -275,6 +355,48 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "{names:?}");
         // 10 sources, 13 rules, the results and rules views, 8 metric views.
         assert_eq!(names.len(), 10 + 13 + 2 + 8, "{names:?}");
+    }
+
+    #[test]
+    fn the_crdc_builtins_come_after_what_they_read() {
+        let builtins = crdc().expect("the built-ins compile");
+        let names: Vec<&str> = builtins.iter().map(|b| b.name.as_str()).collect();
+        let position = |name: &str| {
+            names
+                .iter()
+                .position(|n| *n == name)
+                .unwrap_or_else(|| panic!("{name} is not a built-in: {names:?}"))
+        };
+        for view in CRDC_VIEWS {
+            assert_eq!(
+                builtins[position(view)].kind,
+                ObjectKind::MaterializedView,
+                "{view}"
+            );
+        }
+        for table in ["exceptions", "exception_activity", "readiness_snapshots"] {
+            assert_eq!(builtins[position(table)].kind, ObjectKind::Table, "{table}");
+        }
+        assert_eq!(position("districts"), 0);
+        assert!(position("ingest_batches") < position("exceptions"));
+        assert!(position("crdc_school_counts") < position("rule_enr_001"));
+        assert!(position("rule_hib_001") < position("crdc_rule_results"));
+        assert!(position("crdc_rule_results") < position("crdc_open_results"));
+        assert!(position("exceptions") < position("crdc_open_results"));
+        assert!(position("readiness") < position("readiness_district"));
+        assert!(position("readiness_snapshots") < position("readiness_trend"));
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        // No name is both an engineering and a CRDC built-in.
+        let engineering = engineering().expect("engineering");
+        assert!(
+            engineering
+                .iter()
+                .all(|b| !unique.contains(b.name.as_str()))
+        );
+        // 10 sources, 2 tables, 7 population and count views, 20 rules, the results
+        // and rules views, 4 views over the results, 1 table and the trend.
+        assert_eq!(names.len(), 10 + 2 + 7 + 20 + 2 + 4 + 2, "{names:?}");
     }
 
     #[test]

@@ -36,14 +36,42 @@
 //! | `person_cycle_time` | assignee × board, last 90 days |
 //! | `pr_flow` | repository × ISO week of merged_at |
 //!
-//! Every join matches `tenant_id`, so one installation serves many tenants. Times
+//! The CRDC views (`CRDC_VIEWS`; sources in `sql/crdc/sources.sql`, tenant
+//! `district_id`):
+//!
+//! ```text
+//!  sql/crdc/sources.sql ──▶ CREATE SOURCE … (topics crdc.*)
+//!  sql/crdc/exceptions.sql ──▶ exceptions, exception_activity (tables people write)
+//!  sql/crdc/population.sql ──▶ crdc_students, crdc_enrolled (Oct 1), crdc_incidents, …
+//!  sql/crdc/crdc_school_counts.sql ──▶ crdc_school_counts (the CRDC cells)
+//!  rules/crdc-2025-26.yaml ─▶ rule_enr_001 … rule_hib_001 ─▶ crdc_rule_results, crdc_rules
+//!  sql/crdc/readiness.sql ──▶ crdc_open_results ─▶ readiness ─▶ readiness_district
+//!  sql/crdc/readiness_trend.sql ──▶ readiness_snapshots (table) ─▶ readiness_trend
+//! ```
+//!
+//! | view | grain |
+//! | --- | --- |
+//! | `crdc_rule_results` | failing (rule, entity), with `result_key` |
+//! | `crdc_school_counts` | school × CRDC cell |
+//! | `crdc_open_results` | result with no closing exception |
+//! | `readiness` | school × collection × category: N, E, W, score, band |
+//! | `readiness_district` | district × collection × category, schools weighted by N |
+//! | `readiness_trend` | readiness against the last daily snapshot before today |
+//!
+//! [`crdc`] holds the two tasks that are not views: the daily readiness snapshot
+//! ([`crdc::snapshot_if_due`]) and swapping a collection's rule pack
+//! ([`crdc::install_pack`]).
+//!
+//! Every join matches `tenant_id` (`district_id` in the CRDC domain), so one
+//! installation serves many tenants. Times
 //! in views are temporal filters on the engine's clock (`now()` in WHERE), so
 //! aging buckets, SLA breaches and 90-day windows move without new input.
 
+pub mod crdc;
 pub mod install;
 pub mod rules;
 
 pub use install::{
-    Builtin, ENGINEERING_RULES, ENGINEERING_SOURCES, ENGINEERING_VIEWS, InstallError, Installed,
-    ObjectKind, engineering, install,
+    Builtin, CRDC_RULES, CRDC_SOURCES, CRDC_VIEWS, ENGINEERING_RULES, ENGINEERING_SOURCES,
+    ENGINEERING_VIEWS, InstallError, Installed, ObjectKind, builtins, crdc, engineering, install,
 };

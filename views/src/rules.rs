@@ -14,6 +14,16 @@
 //! with the columns of `validation_results`; the message becomes a `concat(…)` of the
 //! template's text and columns, so it changes when the entity does.
 //!
+//! A pack with a `collection` (the CRDC packs, one per collection year) has the
+//! collection layout instead: results carry `district_id` as tenant, `collection`,
+//! `level` (record, school, district), `school_id`, a stable `result_key`
+//! (`RULE:entity_type:entity_id`, what `exceptions` rows refer to) and `clearable`;
+//! and a rule may give a whole `query` instead of `where`, which school- and
+//! district-level rules need (they check counts, not one row). A query's columns
+//! are `district_id`, `entity_id`, `school_id` and, at record level, the lineage;
+//! its templates name its own columns, checked when the view is planned.
+//! `{{collection}}` in a rule's SQL is the pack's year as a literal.
+//!
 //! Each rule is its own materialized view so that it can be read, explained and
 //! subscribed to alone, and so that `now()` in a rule always means the clock's
 //! reading (a plain view's `now()` is fixed when the view is planned).
@@ -36,7 +46,9 @@ pub enum RuleError {
     DuplicateId { id: String },
     #[error("view name \"{name}\" of rule pack {domain} is not a lower-case SQL identifier")]
     BadViewName { domain: String, name: String },
-    #[error("rule {id}: level {level} is not supported yet; only record-level rules compile")]
+    #[error(
+        "rule {id}: level {level} needs a pack with a collection; this one compiles record-level rules only"
+    )]
     UnsupportedLevel { id: String, level: &'static str },
     #[error("rule {id}: {field} template {problem}")]
     Template {
@@ -55,6 +67,18 @@ pub enum RuleError {
     UnknownRelation { id: String, relation: &'static str },
     #[error("rule {id}: its predicate must be one SQL expression (no ';')")]
     NotOneStatement { id: String },
+    #[error("rule {id}: give exactly one of `where` (a predicate) and `query` (a SELECT)")]
+    PredicateOrQuery { id: String },
+    #[error(
+        "rule {id}: a `query` rule needs a pack with a collection (its results carry the collection's columns)"
+    )]
+    QueryNeedsCollection { id: String },
+    #[error("rule {id}: {entity} has no single id and school, so the rule needs a `query`")]
+    NeedsQuery { id: String, entity: &'static str },
+    #[error("rule {id}: a {level}-level rule needs a `query` over the counts")]
+    LevelNeedsQuery { id: String, level: &'static str },
+    #[error("rule {id}: its query must be one SELECT (no ';')")]
+    NotOneQuery { id: String },
 }
 
 /// A rule pack as written in YAML.
@@ -67,6 +91,11 @@ pub struct RulePack {
     pub results_view: String,
     /// The plain view listing the pack's rules.
     pub rules_view: String,
+    /// The collection year a pack is for (`2025-26`): set, the results get the
+    /// collection layout ([`compile`]) and `{{collection}}` in a rule's SQL is that
+    /// year as a string literal.
+    #[serde(default)]
+    pub collection: Option<String>,
     pub rules: Vec<Rule>,
 }
 
@@ -84,8 +113,13 @@ pub struct Rule {
     pub level: Level,
     pub applies_to: EntityType,
     /// A SQL predicate over the entity's relation, under its alias.
-    #[serde(rename = "where")]
-    pub predicate: String,
+    #[serde(rename = "where", default)]
+    pub predicate: Option<String>,
+    /// Instead of `where`, a whole SELECT listing the failing entities (collection
+    /// packs only): its columns are `district_id`, `entity_id`, `school_id`, the
+    /// four lineage columns for a record-level rule, and whatever the templates name.
+    #[serde(default)]
+    pub query: Option<String>,
     /// What a result says; `{{column}}` is the entity's column.
     pub message: String,
     /// What to do about it; a template like `message`.
@@ -165,6 +199,17 @@ impl RuleSource {
 pub enum EntityType {
     WorkItem,
     PullRequest,
+    Student,
+    Enrollment,
+    ProgramEnrollment,
+    DisciplineIncident,
+    RestraintEvent,
+    HarassmentAllegation,
+    School,
+    District,
+    /// Several kinds of record (a collection pack's `query` rule that returns an
+    /// `entity_type` column, such as GEN-001).
+    Record,
 }
 
 impl EntityType {
@@ -173,6 +218,15 @@ impl EntityType {
         match self {
             EntityType::WorkItem => "work_item",
             EntityType::PullRequest => "pull_request",
+            EntityType::Student => "student",
+            EntityType::Enrollment => "enrollment",
+            EntityType::ProgramEnrollment => "program_enrollment",
+            EntityType::DisciplineIncident => "discipline_incident",
+            EntityType::RestraintEvent => "restraint_event",
+            EntityType::HarassmentAllegation => "harassment_allegation",
+            EntityType::School => "school",
+            EntityType::District => "district",
+            EntityType::Record => "record",
         }
     }
 
@@ -181,6 +235,16 @@ impl EntityType {
         match self {
             EntityType::WorkItem => "work_items",
             EntityType::PullRequest => "pull_requests",
+            EntityType::Student => "students",
+            EntityType::Enrollment => "enrollments",
+            EntityType::ProgramEnrollment => "program_enrollments",
+            EntityType::DisciplineIncident => "discipline_incidents",
+            EntityType::RestraintEvent => "restraint_seclusion_events",
+            EntityType::HarassmentAllegation => "harassment_allegations",
+            EntityType::School => "schools",
+            EntityType::District => "districts",
+            // No relation of its own: only `query` rules apply to it.
+            EntityType::Record => "records",
         }
     }
 
@@ -189,22 +253,35 @@ impl EntityType {
         match self {
             EntityType::WorkItem => "w",
             EntityType::PullRequest => "p",
+            EntityType::Student => "s",
+            EntityType::Enrollment => "e",
+            EntityType::ProgramEnrollment => "pe",
+            EntityType::DisciplineIncident => "i",
+            EntityType::RestraintEvent => "r",
+            EntityType::HarassmentAllegation => "a",
+            EntityType::School => "sc",
+            EntityType::District => "d",
+            EntityType::Record => "q",
         }
     }
 
-    /// The column that is `entity_id`.
-    fn id_column(self) -> &'static str {
+    /// The column that is `entity_id`, and the column that is `scope` (where a
+    /// person fixes it: board, repository or school), when the relation has both.
+    /// Students (no school of their own), program enrollments (a composite key),
+    /// schools and districts are checked by `query` rules instead.
+    fn id_and_scope(self) -> Option<(&'static str, &'static str)> {
         match self {
-            EntityType::WorkItem => "item_id",
-            EntityType::PullRequest => "pr_id",
-        }
-    }
-
-    /// The column that is `scope`: where a person fixes it (board or repository).
-    fn scope_column(self) -> &'static str {
-        match self {
-            EntityType::WorkItem => "board_id",
-            EntityType::PullRequest => "repo",
+            EntityType::WorkItem => Some(("item_id", "board_id")),
+            EntityType::PullRequest => Some(("pr_id", "repo")),
+            EntityType::Enrollment => Some(("enrollment_id", "school_id")),
+            EntityType::DisciplineIncident => Some(("incident_id", "school_id")),
+            EntityType::RestraintEvent => Some(("event_id", "school_id")),
+            EntityType::HarassmentAllegation => Some(("allegation_id", "school_id")),
+            EntityType::Student
+            | EntityType::ProgramEnrollment
+            | EntityType::School
+            | EntityType::District
+            | EntityType::Record => None,
         }
     }
 }
@@ -277,7 +354,10 @@ pub fn compile(
                 id: rule.id.clone(),
             });
         }
-        rules.push(compile_rule(&pack.domain, rule, columns, origin)?);
+        rules.push(match &pack.collection {
+            None => compile_rule(&pack.domain, rule, columns, origin)?,
+            Some(year) => compile_collection_rule(&pack.domain, year, rule, columns, origin)?,
+        });
     }
     let results = results_view(pack, &rules, origin);
     let catalog = rules_view(pack, origin);
@@ -326,6 +406,19 @@ fn compile_rule(
             });
         }
     }
+    let predicate = match (&rule.predicate, &rule.query) {
+        (Some(predicate), None) => predicate.trim(),
+        (None, Some(_)) => {
+            return Err(RuleError::QueryNeedsCollection {
+                id: rule.id.clone(),
+            });
+        }
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(RuleError::PredicateOrQuery {
+                id: rule.id.clone(),
+            });
+        }
+    };
     let entity = rule.applies_to;
     let relation = entity.relation();
     let known = columns
@@ -334,9 +427,12 @@ fn compile_rule(
             id: rule.id.clone(),
             relation,
         })?;
+    let (id_column, scope_column) = entity.id_and_scope().ok_or(RuleError::NeedsQuery {
+        id: rule.id.clone(),
+        entity: entity.as_str(),
+    })?;
     let message = template_sql(rule, "message", &rule.message, known)?;
     let remediation = template_sql(rule, "remediation", &rule.remediation, known)?;
-    let predicate = rule.predicate.trim();
     if vigil_sql::parse::split_statements(predicate).len() != 1 {
         return Err(RuleError::NotOneStatement {
             id: rule.id.clone(),
@@ -378,14 +474,161 @@ fn compile_rule(
     );
     let _ = writeln!(sql, "       {} AS category,", literal(&rule.category));
     let _ = writeln!(sql, "       {} AS entity_type,", literal(entity.as_str()));
-    let _ = writeln!(sql, "       {a}.{} AS entity_id,", entity.id_column());
-    let _ = writeln!(sql, "       {a}.{} AS scope,", entity.scope_column());
+    let _ = writeln!(sql, "       {a}.{id_column} AS entity_id,");
+    let _ = writeln!(sql, "       {a}.{scope_column} AS scope,");
     let _ = writeln!(sql, "       {message} AS message,");
     let _ = writeln!(sql, "       {remediation} AS remediation,");
     let lineage: Vec<String> = LINEAGE.iter().map(|c| format!("{a}.{c}")).collect();
     let _ = writeln!(sql, "       {}", lineage.join(", "));
     let _ = writeln!(sql, "FROM {relation} AS {a}");
     let _ = writeln!(sql, "WHERE {}", indent_continuation(predicate));
+    Ok(CompiledView {
+        name,
+        materialized: true,
+        sql: sql.trim_end().to_string(),
+    })
+}
+
+/// A rule of a collection pack. The results carry the district as tenant, the
+/// collection, the level, the school and a `result_key` (`RULE:entity_type:entity_id`)
+/// that `exceptions` rows refer to; school- and district-level results have no
+/// lineage (they are about counts, not one record).
+fn compile_collection_rule(
+    domain: &str,
+    year: &str,
+    rule: &Rule,
+    columns: &BTreeMap<String, BTreeSet<String>>,
+    origin: &str,
+) -> Result<CompiledView, RuleError> {
+    let entity = rule.applies_to;
+    let collection = literal(year);
+    let with_year = |sql: &str| sql.trim().replace("{{collection}}", &collection);
+    // (alias, FROM clause, entity id column, school column, checked columns)
+    let (alias, from, id_column, school, known) = match (&rule.predicate, &rule.query) {
+        (Some(predicate), None) => {
+            if rule.level != Level::Record {
+                return Err(RuleError::LevelNeedsQuery {
+                    id: rule.id.clone(),
+                    level: rule.level.as_str(),
+                });
+            }
+            let (id_column, scope_column) = entity.id_and_scope().ok_or(RuleError::NeedsQuery {
+                id: rule.id.clone(),
+                entity: entity.as_str(),
+            })?;
+            let relation = entity.relation();
+            let known = columns
+                .get(relation)
+                .ok_or_else(|| RuleError::UnknownRelation {
+                    id: rule.id.clone(),
+                    relation,
+                })?;
+            let predicate = with_year(predicate);
+            if vigil_sql::parse::split_statements(&predicate).len() != 1 {
+                return Err(RuleError::NotOneStatement {
+                    id: rule.id.clone(),
+                });
+            }
+            let a = entity.alias();
+            let from = format!(
+                "FROM {relation} AS {a}\nWHERE {}",
+                indent_continuation(&predicate)
+            );
+            (a, from, id_column, scope_column, Some(known))
+        }
+        (None, Some(query)) => {
+            let query = with_year(query);
+            if vigil_sql::parse::split_statements(&query).len() != 1 {
+                return Err(RuleError::NotOneQuery {
+                    id: rule.id.clone(),
+                });
+            }
+            let from = format!("FROM (\n  {}\n) AS q", indent_continuation(&query));
+            // The query's own columns are checked when the view is planned.
+            ("q", from, "entity_id", "school_id", None)
+        }
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(RuleError::PredicateOrQuery {
+                id: rule.id.clone(),
+            });
+        }
+    };
+    let message = template_over(rule, "message", &rule.message, alias, known)?;
+    let remediation = template_over(rule, "remediation", &rule.remediation, alias, known)?;
+    let a = alias;
+    let name = rule_view_name(&rule.id);
+    let mut sql = String::new();
+    let _ = writeln!(
+        sql,
+        "-- {} ({}, {}, {}-level): {}",
+        rule.id,
+        rule.severity.as_str(),
+        rule.category,
+        rule.level.as_str(),
+        one_line(&rule.title)
+    );
+    let _ = writeln!(
+        sql,
+        "-- Collection {year}, rule version {}, source {}, {}; compiled from {origin}.",
+        rule.version,
+        rule.source.as_str(),
+        if rule.clearable {
+            "clearable with a reason code"
+        } else {
+            "not clearable"
+        }
+    );
+    let _ = writeln!(sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS {name} AS");
+    let _ = writeln!(sql, "SELECT {a}.district_id,");
+    let _ = writeln!(sql, "       {} AS domain,", literal(domain));
+    let _ = writeln!(sql, "       {collection} AS collection,");
+    let _ = writeln!(sql, "       {} AS rule_id,", literal(&rule.id));
+    let _ = writeln!(sql, "       {} AS rule_version,", rule.version);
+    let _ = writeln!(
+        sql,
+        "       {} AS severity,",
+        literal(rule.severity.as_str())
+    );
+    let _ = writeln!(sql, "       {} AS category,", literal(&rule.category));
+    let _ = writeln!(sql, "       {} AS level,", literal(rule.level.as_str()));
+    // A rule over several kinds of record names each result's kind itself.
+    let entity_type = match entity {
+        EntityType::Record => format!("{a}.entity_type"),
+        _ => literal(entity.as_str()),
+    };
+    let _ = writeln!(sql, "       {entity_type} AS entity_type,");
+    let _ = writeln!(sql, "       {a}.{id_column} AS entity_id,");
+    match rule.level {
+        Level::District => {
+            let _ = writeln!(sql, "       CAST(NULL AS text) AS school_id,");
+        }
+        Level::Record | Level::School => {
+            let _ = writeln!(sql, "       {a}.{school} AS school_id,");
+        }
+    }
+    let key = match entity {
+        EntityType::Record => format!(
+            "concat({}, {a}.entity_type, ':', {a}.{id_column})",
+            literal(&format!("{}:", rule.id))
+        ),
+        _ => format!(
+            "concat({}, {a}.{id_column})",
+            literal(&format!("{}:{}:", rule.id, entity.as_str()))
+        ),
+    };
+    let _ = writeln!(sql, "       {key} AS result_key,");
+    let _ = writeln!(sql, "       {message} AS message,");
+    let _ = writeln!(sql, "       {remediation} AS remediation,");
+    let _ = writeln!(sql, "       {} AS clearable,", rule.clearable);
+    let lineage: Vec<String> = match rule.level {
+        Level::Record => LINEAGE.iter().map(|c| format!("{a}.{c}")).collect(),
+        Level::School | Level::District => LINEAGE
+            .iter()
+            .map(|c| format!("CAST(NULL AS text) AS {c}"))
+            .collect(),
+    };
+    let _ = writeln!(sql, "       {}", lineage.join(", "));
+    sql.push_str(&from);
     Ok(CompiledView {
         name,
         materialized: true,
@@ -428,18 +671,27 @@ fn rules_view(pack: &RulePack, origin: &str) -> CompiledView {
         "-- {}: the rules of the {} rule pack ({origin}) and the view holding each one's results.",
         pack.rules_view, pack.domain
     );
+    let collection_column = if pack.collection.is_some() {
+        ", collection"
+    } else {
+        ""
+    };
     let _ = writeln!(
         sql,
         "CREATE VIEW IF NOT EXISTS {} (domain, rule_id, rule_version, title, severity, category, \
-         level, applies_to, source, clearable, view_name) AS VALUES",
+         level, applies_to, source, clearable, view_name{collection_column}) AS VALUES",
         pack.rules_view
     );
     let rows: Vec<String> = pack
         .rules
         .iter()
         .map(|r| {
+            let collection = match &pack.collection {
+                Some(year) => format!(", {}", literal(year)),
+                None => String::new(),
+            };
             format!(
-                "    ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                "    ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}{collection})",
                 literal(&pack.domain),
                 literal(&r.id),
                 r.version,
@@ -508,19 +760,30 @@ fn template_sql(
     template: &str,
     known: &BTreeSet<String>,
 ) -> Result<String, RuleError> {
+    template_over(rule, field, template, rule.applies_to.alias(), Some(known))
+}
+
+/// A template over the columns of `alias`; `known`, when given, are the columns it
+/// may name (a `query` rule's columns are only known once the view is planned).
+fn template_over(
+    rule: &Rule,
+    field: &'static str,
+    template: &str,
+    alias: &str,
+    known: Option<&BTreeSet<String>>,
+) -> Result<String, RuleError> {
     let template = one_line(template);
     let pieces = parse_template(&template).map_err(|problem| RuleError::Template {
         id: rule.id.clone(),
         field,
         problem,
     })?;
-    let alias = rule.applies_to.alias();
     let mut parts = Vec::new();
     for piece in &pieces {
         match piece {
             Piece::Text(text) => parts.push(literal(text)),
             Piece::Column(column) => {
-                if !known.contains(*column) {
+                if known.is_some_and(|known| !known.contains(*column)) {
                     return Err(RuleError::UnknownColumn {
                         id: rule.id.clone(),
                         field,
@@ -679,6 +942,167 @@ SELECT * FROM rule_wi_001"
                 .to_string();
             assert!(error.contains(needle), "{template}: {error}");
         }
+    }
+
+    fn collection_pack(rules: &str) -> RulePack {
+        RulePack::from_yaml(&format!(
+            "domain: crdc\ncollection: 2025-26\nresults_view: crdc_rule_results\n\
+             rules_view: crdc_rules\nrules:\n{rules}"
+        ))
+        .expect("valid yaml")
+    }
+
+    fn crdc_columns() -> BTreeMap<String, BTreeSet<String>> {
+        let incidents = [
+            "district_id",
+            "incident_id",
+            "school_id",
+            "action",
+            "source_system",
+            "source_record_id",
+            "ingest_batch_id",
+            "payload_sha256",
+        ];
+        BTreeMap::from([(
+            "discipline_incidents".to_string(),
+            incidents.iter().map(|c| c.to_string()).collect(),
+        )])
+    }
+
+    const SCHOOL_RULE: &str = "
+  - id: ENR-001
+    version: 3
+    title: Cells add up
+    severity: error
+    category: ENRL
+    level: school
+    applies_to: school
+    query: |
+      SELECT district_id, school_id, school_id AS entity_id, n
+      FROM counts
+      WHERE collection = {{collection}}
+    message: \"{{school_id}} is off by {{n}}\"
+    remediation: Fix it.
+    source: official
+    clearable: false
+";
+
+    const RECORD_RULE: &str = "
+  - id: DIS-107
+    version: 1
+    title: Long OSS
+    severity: warning
+    category: DISC
+    level: record
+    applies_to: discipline_incident
+    where: i.action = 'OSS'
+    message: \"{{incident_id}} is long\"
+    remediation: Check it.
+    source: documented
+    clearable: true
+";
+
+    #[test]
+    fn compiles_collection_rules_with_keys_levels_and_queries() {
+        let pack = collection_pack(&format!("{SCHOOL_RULE}{RECORD_RULE}"));
+        let compiled = compile(&pack, &crdc_columns(), "rules/crdc.yaml").expect("compiles");
+        assert_eq!(
+            compiled.rules[0].sql,
+            "-- ENR-001 (error, ENRL, school-level): Cells add up
+-- Collection 2025-26, rule version 3, source official, not clearable; compiled from rules/crdc.yaml.
+CREATE MATERIALIZED VIEW IF NOT EXISTS rule_enr_001 AS
+SELECT q.district_id,
+       'crdc' AS domain,
+       '2025-26' AS collection,
+       'ENR-001' AS rule_id,
+       3 AS rule_version,
+       'error' AS severity,
+       'ENRL' AS category,
+       'school' AS level,
+       'school' AS entity_type,
+       q.entity_id AS entity_id,
+       q.school_id AS school_id,
+       concat('ENR-001:school:', q.entity_id) AS result_key,
+       concat(q.school_id, ' is off by ', q.n) AS message,
+       'Fix it.' AS remediation,
+       false AS clearable,
+       CAST(NULL AS text) AS source_system, CAST(NULL AS text) AS source_record_id, \
+CAST(NULL AS text) AS ingest_batch_id, CAST(NULL AS text) AS payload_sha256
+FROM (
+  SELECT district_id, school_id, school_id AS entity_id, n
+  FROM counts
+  WHERE collection = '2025-26'
+) AS q"
+        );
+        let record = &compiled.rules[1].sql;
+        assert!(
+            record.contains(
+                "       i.incident_id AS entity_id,
+       i.school_id AS school_id,
+       concat('DIS-107:discipline_incident:', i.incident_id) AS result_key,"
+            ),
+            "{record}"
+        );
+        assert!(
+            record.ends_with(
+                "i.source_system, i.source_record_id, i.ingest_batch_id, i.payload_sha256
+FROM discipline_incidents AS i
+WHERE i.action = 'OSS'"
+            ),
+            "{record}"
+        );
+        assert!(compiled.catalog.sql.contains("'rule_dis_107', '2025-26')"));
+        assert!(
+            compiled
+                .catalog
+                .sql
+                .contains("view_name, collection) AS VALUES")
+        );
+    }
+
+    #[test]
+    fn refuses_bad_collection_rules() {
+        let cases = [
+            (
+                SCHOOL_RULE.replace("    query: |", "    where: 'true'\n    query: |"),
+                "exactly one of `where`",
+            ),
+            (
+                RECORD_RULE.replace("level: record", "level: school"),
+                "a school-level rule needs a `query`",
+            ),
+            (
+                RECORD_RULE.replace("applies_to: discipline_incident", "applies_to: student"),
+                "student has no single id and school",
+            ),
+            (
+                RECORD_RULE.replace("{{incident_id}}", "{{days}}"),
+                "{{days}} in its message is not a column of discipline_incidents",
+            ),
+            (
+                SCHOOL_RULE.replace("WHERE collection", "; DROP TABLE t; WHERE collection"),
+                "one SELECT",
+            ),
+        ];
+        for (rules, needle) in cases {
+            let error = compile(&collection_pack(&rules), &crdc_columns(), "test")
+                .expect_err(needle)
+                .to_string();
+            assert!(error.contains(needle), "{error}");
+        }
+        // A query needs the collection layout.
+        let error = compile(
+            &pack(
+                &SCHOOL_RULE
+                    .replace("ENR-001", "WI-001")
+                    .replace("level: school", "level: record"),
+            ),
+            &columns(),
+            "test",
+        )
+        .expect_err("query in an engineering pack")
+        .to_string();
+        assert!(error.contains("needs a pack with a collection"), "{error}");
     }
 
     #[test]

@@ -144,6 +144,8 @@ CREATE SOURCE IF NOT EXISTS connector_runs (
     published integer,               -- canonical records published
     rejected integer,                -- records that could not be mapped
     error text,
+    warnings text[],                 -- what went wrong without failing the run (a
+                                     -- OneRoster demographics grant missing)
     cursor text,                     -- where the next run starts
     PRIMARY KEY (tenant_id, run_id)
 ) FROM TOPIC 'eng.connector_runs' WITH (envelope = 'upsert');
