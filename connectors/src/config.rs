@@ -171,7 +171,7 @@ struct GitHubFile {
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HttpFile {
+pub(crate) struct HttpFile {
     timeout: Option<String>,
     max_attempts: Option<u32>,
     backoff_initial: Option<String>,
@@ -671,14 +671,14 @@ impl AzureConfig {
 }
 
 /// The shared fields as a file spells them.
-struct CommonFields {
-    tenant_id: String,
-    base_url: String,
-    token: Option<String>,
-    token_env: Option<String>,
-    overlap: Option<String>,
-    mapping_version: Option<i64>,
-    http: HttpFile,
+pub(crate) struct CommonFields {
+    pub(crate) tenant_id: String,
+    pub(crate) base_url: String,
+    pub(crate) token: Option<String>,
+    pub(crate) token_env: Option<String>,
+    pub(crate) overlap: Option<String>,
+    pub(crate) mapping_version: Option<i64>,
+    pub(crate) http: HttpFile,
 }
 
 /// Reads the config file at `path` and checks it with `parse`, which looks
@@ -697,14 +697,17 @@ pub(crate) fn load_file<T, E: From<ConfigError>>(
 }
 
 /// The TOML of a config file, as its `*File` struct; `origin` names it in errors.
-fn toml_file<F: serde::de::DeserializeOwned>(origin: &str, text: &str) -> Result<F, ConfigError> {
+pub(crate) fn toml_file<F: serde::de::DeserializeOwned>(
+    origin: &str,
+    text: &str,
+) -> Result<F, ConfigError> {
     toml::from_str(text).map_err(|source| ConfigError::Parse {
         origin: origin.to_owned(),
         source,
     })
 }
 
-fn common(
+pub(crate) fn common(
     origin: &str,
     fields: CommonFields,
     env: impl Fn(&str) -> Option<String>,

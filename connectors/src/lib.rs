@@ -26,14 +26,21 @@
 //!   canonical record): [`github`] (pull requests, details, reviews), [`jira`]
 //!   (boards, issues with their changelogs, sprints), [`azure`] (WIQL, batches,
 //!   revisions, team iterations) and [`clickup`] (tasks paged by `page`,
-//!   sprint-folder lists as sprints).
+//!   sprint-folder lists as sprints); for the CRDC, [`powerschool`] (students with
+//!   expansions, schools, PowerQueries) and [`oneroster`] (Infinite Campus's
+//!   OneRoster 1.2), both behind [`oauth`] client-credentials tokens and mapping
+//!   through the shared CRDC vocabulary of [`crdc`].
 
 pub mod azure;
 pub mod clickup;
 pub mod config;
+pub mod crdc;
 pub mod github;
 pub mod http;
 pub mod jira;
+pub mod oauth;
+pub mod oneroster;
+pub mod powerschool;
 pub mod registry;
 pub mod run;
 
@@ -47,6 +54,10 @@ pub use config::{
 pub use github::GitHubConnector;
 pub use http::{HttpClient, HttpError, HttpStats, RetryPolicy};
 pub use jira::JiraConnector;
+pub use oneroster::OneRosterConnector;
+pub use oneroster::config::OneRosterConfig;
+pub use powerschool::PowerSchoolConnector;
+pub use powerschool::config::{PowerQueries, PowerSchoolConfig};
 pub use registry::{Configured, LoadError, SourceKind};
 pub use run::{
     CanonicalRecord, Connector, Cursor, RawRef, Relation, Run, RunError, RunReport, RunSettings,

@@ -16,7 +16,10 @@ use vigil_changelog::ChangeLog;
 use crate::config::{AzureConfig, ClickUpConfig, ConfigError, GitHubConfig, JiraConfig, load_file};
 use crate::http::HttpError;
 use crate::run::{Connector, RunReport, run_once};
-use crate::{AzureConnector, ClickUpConnector, GitHubConnector, JiraConnector};
+use crate::{
+    AzureConnector, ClickUpConnector, GitHubConnector, JiraConnector, OneRosterConfig,
+    OneRosterConnector, PowerSchoolConfig, PowerSchoolConnector,
+};
 
 /// A source system Vigil has a connector for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,14 +28,18 @@ pub enum SourceKind {
     Jira,
     Azure,
     ClickUp,
+    PowerSchool,
+    OneRoster,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 6] = [
         SourceKind::GitHub,
         SourceKind::Jira,
         SourceKind::Azure,
         SourceKind::ClickUp,
+        SourceKind::PowerSchool,
+        SourceKind::OneRoster,
     ];
 
     /// The name on the command line and in configs; also the connector's own
@@ -43,6 +50,8 @@ impl SourceKind {
             SourceKind::Jira => "jira",
             SourceKind::Azure => "azure",
             SourceKind::ClickUp => "clickup",
+            SourceKind::PowerSchool => "powerschool",
+            SourceKind::OneRoster => "oneroster",
         }
     }
 }
@@ -55,7 +64,9 @@ impl fmt::Display for SourceKind {
 
 /// A source name that no connector has.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown source {0:?}: expected one of github, jira, azure, clickup")]
+#[error(
+    "unknown source {0:?}: expected one of github, jira, azure, clickup, powerschool, oneroster"
+)]
 pub struct UnknownSource(pub String);
 
 impl FromStr for SourceKind {
@@ -141,6 +152,19 @@ impl Configured {
             }
             SourceKind::ClickUp => {
                 let connector = ClickUpConnector::new(ClickUpConfig::parse(origin, text, env)?)
+                    .map_err(client)?;
+                let scopes = connector.scopes();
+                (Box::new(connector), scopes)
+            }
+            SourceKind::PowerSchool => {
+                let connector =
+                    PowerSchoolConnector::new(PowerSchoolConfig::parse(origin, text, env)?)
+                        .map_err(client)?;
+                let scopes = connector.scopes();
+                (Box::new(connector), scopes)
+            }
+            SourceKind::OneRoster => {
+                let connector = OneRosterConnector::new(OneRosterConfig::parse(origin, text, env)?)
                     .map_err(client)?;
                 let scopes = connector.scopes();
                 (Box::new(connector), scopes)

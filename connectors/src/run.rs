@@ -113,6 +113,34 @@ pub const MAPPINGS: Relation = Relation {
     key: &["tenant_id", "connector", "scope_id", "version"],
 };
 
+// The CRDC relations (see `views/sql/crdc/sources.sql`): the tenant is the district,
+// so their keys start with `district_id`, which the connector sets.
+pub const CRDC_SCHOOLS: Relation = Relation {
+    name: "schools",
+    topic: "crdc.schools",
+    key: &["district_id", "school_id"],
+};
+pub const CRDC_STUDENTS: Relation = Relation {
+    name: "students",
+    topic: "crdc.students",
+    key: &["district_id", "student_id"],
+};
+pub const CRDC_ENROLLMENTS: Relation = Relation {
+    name: "enrollments",
+    topic: "crdc.enrollments",
+    key: &["district_id", "enrollment_id"],
+};
+pub const CRDC_PROGRAM_ENROLLMENTS: Relation = Relation {
+    name: "program_enrollments",
+    topic: "crdc.program_enrollments",
+    key: &["district_id", "student_id", "program", "start_date"],
+};
+pub const CRDC_DISCIPLINE_INCIDENTS: Relation = Relation {
+    name: "discipline_incidents",
+    topic: "crdc.discipline_incidents",
+    key: &["district_id", "incident_id"],
+};
+
 /// How a scope's records are mapped: what `eng.mappings` holds for a scope and
 /// mapping version, published at the start of every run, so the
 /// `mapping_version` of every record names a row that says how it was made.
@@ -269,6 +297,9 @@ pub struct RunReport {
     pub published: u64,
     /// Records that could not be mapped (their payloads are in the raw topic).
     pub rejected: u64,
+    /// What the run could not fetch without failing (a grant the source refused),
+    /// in the order noted; `warnings` of its `eng.connector_runs` row.
+    pub warnings: Vec<String>,
     /// The cursor the run started from.
     pub cursor_before: Option<Cursor>,
     /// What the run asked the source for: the cursor minus the overlap.
@@ -311,6 +342,7 @@ pub struct Run<'a> {
     fetched: u64,
     published: u64,
     rejected: u64,
+    warnings: Vec<String>,
     high_water: Option<DateTime<Utc>>,
     http: HttpStats,
 }
@@ -318,7 +350,8 @@ pub struct Run<'a> {
 struct Pending {
     topic: &'static str,
     key: Vec<u8>,
-    value: Vec<u8>,
+    /// `None` is a tombstone.
+    value: Option<Vec<u8>>,
 }
 
 /// Marks pending raw records; their topic name is the run's own.
@@ -366,7 +399,7 @@ impl Run<'_> {
         self.pending.push(Pending {
             topic: RAW,
             key: source_record_id.as_bytes().to_vec(),
-            value,
+            value: Some(value),
         });
         self.fetched += 1;
         self.flush_if_full()?;
@@ -393,9 +426,40 @@ impl Run<'_> {
         self.pending.push(Pending {
             topic: record.relation.topic,
             key,
-            value: Value::Object(columns).to_string().into_bytes(),
+            value: Some(Value::Object(columns).to_string().into_bytes()),
         });
         self.flush_if_full()
+    }
+
+    /// Publishes a tombstone for the row of `relation` whose key columns `key`
+    /// holds (the source deleted it); `raw` is the payload that said so, already
+    /// kept. Counted as published.
+    pub fn delete(
+        &mut self,
+        raw: &RawRef,
+        relation: &'static Relation,
+        key: &Map<String, Value>,
+    ) -> Result<(), RunError> {
+        let key = key_of(relation, key)?;
+        tracing::debug!(
+            source_record_id = %raw.source_record_id,
+            relation = relation.name,
+            "tombstone: the source deleted the record"
+        );
+        self.pending.push(Pending {
+            topic: relation.topic,
+            key,
+            value: None,
+        });
+        self.flush_if_full()
+    }
+
+    /// Notes something the run had to do without (a grant the source refused); the
+    /// run still succeeds, and its `eng.connector_runs` row lists the warning.
+    pub fn warn(&mut self, warning: impl Display) {
+        let warning = warning.to_string();
+        tracing::warn!(%warning, "connector run warning");
+        self.warnings.push(warning);
     }
 
     /// Counts a record that could not be mapped; its payload stays in the raw topic.
@@ -432,7 +496,7 @@ impl Run<'_> {
                 .filter(|pending| pending.topic == topic)
                 .map(|pending| Message {
                     key: Some(&pending.key),
-                    value: Some(&pending.value),
+                    value: pending.value.as_deref(),
                 })
                 .collect();
             if messages.is_empty() {
@@ -511,6 +575,11 @@ impl Run<'_> {
         set("rejected", self.rejected.into());
         set("error", error.map(ToString::to_string).into());
         set("cursor", cursor.map(Cursor::to_json).into());
+        // Only when there are any: a missing field reads as NULL, and runs without
+        // warnings keep the row every connector has always written.
+        if !self.warnings.is_empty() {
+            set("warnings", self.warnings.clone().into());
+        }
         self.publish_row(&CONNECTOR_RUNS, row)
     }
 
@@ -563,6 +632,7 @@ pub async fn run_once(connector: &dyn Connector, scope: &str, log: &dyn ChangeLo
         fetched: 0,
         published: 0,
         rejected: 0,
+        warnings: Vec::new(),
         high_water: None,
         http: HttpStats::default(),
     };
@@ -613,6 +683,7 @@ pub async fn run_once(connector: &dyn Connector, scope: &str, log: &dyn ChangeLo
         fetched: run.fetched,
         published: run.published,
         rejected: run.rejected,
+        warnings: run.warnings,
         cursor_before: progress.cursor_before,
         since: progress.since,
         cursor,

@@ -78,17 +78,23 @@ fn expected_mappings(api: Api) -> Vec<Value> {
                 "blocked_tags": ["blocked"],
             }),
         )],
+        // The school information systems map no boards or fields: a district's
+        // mapping row says only which version made its rows.
+        Api::PowerSchool => vec![row("demo-ps", None, json!({"tenant_id": "demo-ps"}))],
+        Api::OneRoster => vec![row("demo-ic", None, json!({"tenant_id": "demo-ic"}))],
     }
 }
 
 /// The rows each source's demo publishes to `eng.work_items` (GitHub: to
-/// `eng.pull_requests`), from the fixtures' README.
+/// `eng.pull_requests`; the school systems: to `crdc.students`), from the
+/// fixtures' README.
 fn expected_rows(api: Api) -> (&'static str, usize) {
     match api {
         Api::GitHub => ("eng.pull_requests", 10),
         Api::Jira => ("eng.work_items", 8),
         Api::Azure => ("eng.work_items", 3),
         Api::ClickUp => ("eng.work_items", 5),
+        Api::PowerSchool | Api::OneRoster => ("crdc.students", 10),
     }
 }
 
