@@ -13,26 +13,39 @@
 //!     ▼
 //!  Server::run ─┬─ pgwire accept loop: one task per connection, one Session per task
 //!               │    socket ▸ pgwire::Endpoint ▸ vigil_sql::Session ▸ engine
-//!               └─ HTTP (axum): POST JSON lines ▸ ChangeLog::publish ▸ sources ▸ views
+//!               ├─ HTTP (axum): POST JSON lines ▸ ChangeLog::publish ▸ sources ▸ views
+//!               ├─ connectors (scheduled, or on request) ▸ ChangeLog::publish
+//!               ├─ sinks ▸ webhooks, topics
+//!               ├─ exceptions auto-close ◂ SUBSCRIBE crdc_rule_results
+//!               └─ daily readiness snapshots (crdc)
 //! ```
 //!
 //! Main types:
 //! - [`Config`] (and [`config::ConfigLayer`] for the file and flag layers): where to
-//!   listen, the data directory, the worker count, the Kafka brokers if any;
+//!   listen, the data directory, the worker count, the Kafka brokers if any, the
+//!   connectors to run;
 //! - [`Server`]: a bound, not yet running server; [`Server::local_addr`] and
 //!   [`Server::http_addr`] tell a test which ports `127.0.0.1:0` picked,
 //!   [`Server::run`] serves both endpoints until a shutdown future resolves;
 //! - [`pgwire`]: the PostgreSQL wire protocol endpoint, from startup parameters to
 //!   COPY;
 //! - [`http`]: the HTTP API ([`http::app`] is its router) and, in
-//!   [`http::publish`], the client that `vigil publish` uses.
+//!   [`http::publish`], the client that `vigil publish` uses;
+//! - [`connectors`]: the source connectors the server runs on a schedule and on
+//!   `POST /api/v1/admin/connectors/{id}/run` (with the embedded log the server holds
+//!   the change log, so it runs them itself);
+//! - [`exceptions`]: the triage of CRDC rule results, and the task that closes an
+//!   exception when its data is fixed;
+//! - [`crdc`]: the daily readiness snapshots and the rule pack swap;
+//! - [`demo`]: what `vigil demo` adds: the fixture API and a connector per source.
 //!
 //! The server and its sources share one change log: what `vigil publish`, the HTTP
 //! API or a connector publishes to a topic is what a `CREATE SOURCE` over that topic
-//! reads. The binary (`vigil serve`, `vigil publish`) only parses the command line,
-//! sets up logging and signal handling, and calls into this library. The same
-//! [`Server`] runs the [`sinks`] (webhooks and topics fed by views' changes); Arrow
-//! Flight SQL will be an endpoint beside [`pgwire`] and [`http`].
+//! reads. The binary (`vigil serve`, `vigil demo`, `vigil connect`, `vigil publish`)
+//! only parses the command line, sets up logging and signal handling, and calls into
+//! this library. The same [`Server`] runs the [`sinks`] (webhooks and topics fed by
+//! views' changes); Arrow Flight SQL will be an endpoint beside [`pgwire`] and
+//! [`http`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vigil_server::ServerError> {
@@ -49,7 +62,9 @@
 
 pub mod config;
 pub mod connectors;
+pub mod crdc;
 pub mod demo;
+pub mod exceptions;
 pub mod http;
 pub mod pgwire;
 pub mod sinks;
@@ -104,6 +119,8 @@ pub struct Server {
     log: Arc<dyn ChangeLog>,
     coordinator: Coordinator,
     connectors: Arc<Connectors>,
+    /// Whether the built-in views are installed, and so the CRDC snapshots kept.
+    builtin_views: bool,
     /// How webhook sinks retry.
     webhook_policy: crate::sinks::webhook::RetryPolicy,
     endpoint: crate::pgwire::Endpoint,
@@ -158,6 +175,7 @@ impl Server {
             log,
             coordinator,
             connectors,
+            builtin_views: config.builtin_views,
             webhook_policy,
             endpoint: crate::pgwire::Endpoint::new(),
             shutdown_grace: SHUTDOWN_GRACE,
@@ -210,6 +228,7 @@ impl Server {
             log: _,
             coordinator,
             connectors,
+            builtin_views,
             webhook_policy,
             endpoint,
             shutdown_grace,
@@ -229,8 +248,24 @@ impl Server {
         tracing::debug!(%local_addr, "accepting PostgreSQL connections");
         tracing::debug!(%http_addr, "accepting HTTP requests");
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let router =
-            http::app(http::AppState::new(coordinator.clone()).with_connectors(connectors));
+        let state = http::AppState::new(coordinator.clone()).with_connectors(connectors);
+        let (stop_auto_close, auto_close_stopped) = tokio::sync::oneshot::channel::<()>();
+        let auto_close = tokio::spawn(
+            crate::exceptions::auto_close(state.triage(), async {
+                let _ = auto_close_stopped.await;
+            })
+            .instrument(tracing::info_span!("exceptions")),
+        );
+        let (stop_snapshots, snapshots_stopped) = tokio::sync::oneshot::channel::<()>();
+        let snapshots = builtin_views.then(|| {
+            tokio::spawn(
+                crate::crdc::keep_snapshots(coordinator.clone(), async {
+                    let _ = snapshots_stopped.await;
+                })
+                .instrument(tracing::info_span!("readiness_snapshots")),
+            )
+        });
+        let router = http::app(state);
         let mut http_task = tokio::spawn(
             async move {
                 axum::serve(http_listener, router)
@@ -283,6 +318,12 @@ impl Server {
         drop(listener);
         let _ = stop_schedule.send(());
         let _ = schedule.await;
+        let _ = stop_auto_close.send(());
+        let _ = auto_close.await;
+        let _ = stop_snapshots.send(());
+        if let Some(snapshots) = snapshots {
+            let _ = snapshots.await;
+        }
         // Sinks commit after each delivery, so stopping one mid-way loses nothing;
         // waiting for them lets go of the data directory before returning.
         let _ = stop_sinks.send(());

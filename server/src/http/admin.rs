@@ -8,6 +8,16 @@
 //!                                             ◀─ 200 {"id","runs":[{"run_id","scope","status",…}]}
 //! ```
 //!
+//!
+//! And the CRDC rule pack of a collection year, swapped while the server runs:
+//!
+//! ```text
+//!  PUT  /api/v1/admin/rule-packs/crdc   YAML ◀─ {"collection","dropped":[…],"created":[…]}
+//! ```
+//!
+//! A pack that does not parse, is not a CRDC pack, or has a rule the engine cannot
+//! maintain is refused with 400 `invalid_rule_pack`, and the installed pack stays.
+//!
 //! A run of a connector that is running already is refused with 409
 //! `connector_busy`; an unknown id is 404 `unknown_connector`. A started run goes on
 //! if the client hangs up; its outcome is in `last_run` and in `connector_runs`.
@@ -29,6 +39,23 @@ use super::error::AppError;
 pub struct RunParams {
     #[serde(default)]
     pub wait: bool,
+}
+
+/// `PUT /api/v1/admin/rule-packs/crdc` with the pack's YAML.
+pub async fn put_crdc_pack(
+    State(state): State<AppState>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let body =
+        body.map_err(|rejection| AppError::from_body_rejection(rejection, super::MAX_BODY_BYTES))?;
+    let yaml = std::str::from_utf8(&body)
+        .map_err(|error| AppError::BadBody(format!("the rule pack is not UTF-8: {error}")))?;
+    let swapped = vigil_views::crdc::install_pack(&state.coordinator, yaml).await?;
+    Ok(Json(json!({
+        "collection": swapped.collection,
+        "dropped": swapped.dropped,
+        "created": swapped.created,
+    })))
 }
 
 /// `GET /api/v1/admin/connectors`

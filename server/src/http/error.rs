@@ -20,8 +20,11 @@ use vigil_engine::repr::ScalarType;
 use vigil_engine::repr::text::ReprError;
 use vigil_sql::SqlError;
 
+use super::imports::ImportRefused;
 use super::ndjson::BadRecord;
 use crate::connectors::RunRefused;
+use crate::exceptions::TriageError;
+use vigil_views::crdc::CrdcError;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,14 @@ pub enum AppError {
     MethodNotAllowed { method: String, path: String },
     #[error(transparent)]
     Connector(#[from] crate::connectors::RunRefused),
+    #[error(transparent)]
+    Triage(#[from] TriageError),
+    #[error("no exception {0}")]
+    UnknownException(String),
+    #[error(transparent)]
+    RulePack(#[from] CrdcError),
+    #[error(transparent)]
+    Import(#[from] ImportRefused),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -114,6 +125,25 @@ impl AppError {
                 RunRefused::Busy(_) => "connector_busy",
                 RunRefused::Interrupted(_) => "internal_error",
             },
+            AppError::Import(refused) => import_code(refused).0,
+            AppError::Triage(error) => match error {
+                TriageError::UnknownResult { .. } => "unknown_result",
+                TriageError::NotClearable { .. } => "not_clearable",
+                TriageError::ExplanationIncomplete => "explanation_incomplete",
+                TriageError::InvalidDate(_) => "invalid_date",
+                TriageError::NothingToChange => "nothing_to_change",
+                TriageError::NoActor => "no_actor",
+                TriageError::Sql(error) => sql_code(error).0,
+            },
+            AppError::UnknownException(_) => "unknown_exception",
+            AppError::RulePack(error) => match error {
+                CrdcError::Rules(_) | CrdcError::NotCrdcPack { .. } | CrdcError::BadRule { .. } => {
+                    "invalid_rule_pack"
+                }
+                CrdcError::Install(_) | CrdcError::Sql { .. } | CrdcError::Unexpected { .. } => {
+                    "internal_error"
+                }
+            },
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -149,6 +179,25 @@ impl AppError {
                 RunRefused::Unknown(_) => StatusCode::NOT_FOUND,
                 RunRefused::Busy(_) => StatusCode::CONFLICT,
                 RunRefused::Interrupted(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            AppError::Import(refused) => import_code(refused).1,
+            AppError::Triage(error) => match error {
+                TriageError::UnknownResult { .. } => StatusCode::NOT_FOUND,
+                TriageError::NotClearable { .. } => StatusCode::CONFLICT,
+                TriageError::ExplanationIncomplete
+                | TriageError::InvalidDate(_)
+                | TriageError::NothingToChange
+                | TriageError::NoActor => StatusCode::BAD_REQUEST,
+                TriageError::Sql(error) => sql_code(error).1,
+            },
+            AppError::UnknownException(_) => StatusCode::NOT_FOUND,
+            AppError::RulePack(error) => match error {
+                CrdcError::Rules(_) | CrdcError::NotCrdcPack { .. } | CrdcError::BadRule { .. } => {
+                    StatusCode::BAD_REQUEST
+                }
+                CrdcError::Install(_) | CrdcError::Sql { .. } | CrdcError::Unexpected { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
             },
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -224,6 +273,27 @@ fn sql_code(error: &SqlError) -> (&'static str, StatusCode) {
         | SqlError::Execution(_)
         | SqlError::Storage(_)
         | SqlError::Engine(_) => failed,
+    }
+}
+
+/// The code and status of a refused import or profile: 400 for a request or profile
+/// that is wrong in itself, 404 for a missing profile, 422 for a file that cannot be
+/// loaded as the profile says (nothing of it is loaded).
+fn import_code(refused: &ImportRefused) -> (&'static str, StatusCode) {
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    match refused {
+        ImportRefused::UnknownRelation(_) => ("unknown_relation", StatusCode::BAD_REQUEST),
+        ImportRefused::NotLoadable { .. } => ("not_loadable", StatusCode::BAD_REQUEST),
+        ImportRefused::UnknownProfile(_) => ("unknown_profile", StatusCode::NOT_FOUND),
+        ImportRefused::UnknownField { .. } => ("unknown_field", StatusCode::BAD_REQUEST),
+        ImportRefused::InvalidProfile(_) => ("invalid_profile", StatusCode::BAD_REQUEST),
+        ImportRefused::NoTarget => ("missing_relation", StatusCode::BAD_REQUEST),
+        ImportRefused::UnreadableFile(_) => ("unreadable_file", unprocessable),
+        ImportRefused::MissingHeader => ("missing_header", unprocessable),
+        ImportRefused::NoUsableColumns { .. } => ("no_usable_columns", unprocessable),
+        ImportRefused::MissingColumns { .. } => ("missing_columns", unprocessable),
+        ImportRefused::DuplicateField { .. } => ("duplicate_field", unprocessable),
+        ImportRefused::DistrictRequired(_) => ("district_required", unprocessable),
     }
 }
 

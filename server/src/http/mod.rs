@@ -15,17 +15,27 @@
 //!       [?last_event_id=T]              timestamp; Last-Event-ID: T resumes after T
 //!  GET  /api/v1/admin/connectors     ◀─ the server's connectors and their last runs
 //!  POST /api/v1/admin/connectors/{id}/run[?wait=true]  runs one now (202, or 200 with its runs)
+//!  PUT  /api/v1/admin/rule-packs/crdc  swaps the CRDC rule pack (YAML) without a restart
+//!  PUT  /api/v1/import-profiles/{name}  a CSV mapping profile; GET lists or reads them
+//!  POST /api/v1/imports?profile=NAME  CSV ─▶ mapped, typed ─▶ COPY into the source (one publish)
+//!       [|relation=R][&file_name=F]     ◀─ JSON summary, or the reject report (Accept: text/csv)
+//!  GET  /api/v1/exceptions?district_id=D  the triage of CRDC rule results; GET/PATCH
+//!       /api/v1/exceptions/{result_key}   one, with its activity log
 //! ```
 //!
 //! Modules: [`ndjson`] is the record format (shared with `vigil publish`), [`topics`]
 //! the topic routes, [`views`] the view catalog and snapshots, [`sse`] the change
 //! streams, [`admin`] the connector routes, [`error`] the one error type every route answers with, and [`publish`]
-//! the client side, `vigil publish`. [`app`] builds the router from an [`AppState`],
+//! the client side, `vigil publish`. [`imports`] loads CSV files into the canonical
+//! sources through saved mapping profiles, and [`exceptions`] triages rule results.
+//! [`app`] builds the router from an [`AppState`],
 //! so tests drive it without a socket; [`crate::Server::run`] serves it and shuts it
 //! down with pgwire.
 
 pub mod admin;
 pub mod error;
+pub mod exceptions;
+pub mod imports;
 pub mod ndjson;
 pub mod publish;
 pub mod sse;
@@ -39,13 +49,14 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use vigil_changelog::ChangeLog;
 use vigil_sql::Coordinator;
 
 use crate::connectors::Connectors;
+use crate::exceptions::Triage;
 
 pub use error::{AppError, ErrorBody};
 
@@ -59,6 +70,7 @@ pub struct AppState {
     log: Arc<dyn ChangeLog>,
     coordinator: Coordinator,
     connectors: Arc<Connectors>,
+    triage: Arc<Triage>,
 }
 
 impl AppState {
@@ -68,9 +80,15 @@ impl AppState {
         let log = coordinator.log();
         AppState {
             connectors: Arc::new(Connectors::none(Arc::clone(&log))),
+            triage: Arc::new(Triage::new(coordinator.clone())),
             log,
             coordinator,
         }
+    }
+
+    /// The exceptions writer the routes use, which the auto-close task must share.
+    pub fn triage(&self) -> Arc<Triage> {
+        Arc::clone(&self.triage)
     }
 
     /// The same state, running `connectors` on request.
@@ -92,6 +110,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/views/{name}/changes", get(sse::changes))
         .route("/api/v1/admin/connectors", get(admin::list))
         .route("/api/v1/admin/connectors/{id}/run", post(admin::run))
+        .route("/api/v1/admin/rule-packs/crdc", put(admin::put_crdc_pack))
+        .route("/api/v1/import-profiles", get(imports::list_profiles))
+        .route(
+            "/api/v1/import-profiles/{name}",
+            get(imports::get_profile).put(imports::put_profile),
+        )
+        .route("/api/v1/imports", post(imports::import))
+        .route("/api/v1/exceptions", get(exceptions::list))
+        .route(
+            "/api/v1/exceptions/{result_key}",
+            get(exceptions::get).patch(exceptions::patch),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
