@@ -8,19 +8,21 @@
 //! run of each connector makes 6 runs (2 + 2 + 1 + 1 scopes), 10 pull requests and
 //! 5 + 3 + 3 + 5 = 16 work items.
 
+mod in_process;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use in_process::InProcess;
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 use vigil_changelog::{ChangeLog, EmbeddedLog};
 use vigil_fixtures::api::{Api, Fault, FixtureApi};
 use vigil_server::config::{ConfigLayer, changelog_dir};
-use vigil_server::{Server, demo};
+use vigil_server::demo;
 
 const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
 
@@ -31,12 +33,17 @@ const DEADLINE: Duration = Duration::from_secs(90);
 /// The server of `demo::prepare`'s config (four connectors against a fixture API),
 /// in this process.
 struct Running {
+    server: InProcess,
     api: FixtureApi,
-    http: String,
-    coordinator: vigil_sql::Coordinator,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), vigil_server::ServerError>>,
     _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Running {
+    type Target = InProcess;
+
+    fn deref(&self) -> &InProcess {
+        &self.server
+    }
 }
 
 impl Running {
@@ -53,22 +60,9 @@ impl Running {
             .resolve()
             .expect("config");
         let api = demo::prepare(&mut config).await.expect("prepare");
-        let server = Server::bind(&config)
-            .await
-            .expect("bind")
-            .with_shutdown_grace(Duration::from_secs(1));
-        let http = format!("http://{}", server.http_addr());
-        let coordinator = server.coordinator();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
         Running {
+            server: InProcess::start(&config).await,
             api,
-            http,
-            coordinator,
-            stop: Some(stop),
-            task,
             _dir: dir,
         }
     }
@@ -98,29 +92,6 @@ impl Running {
             .into_iter()
             .find(|c| c["id"] == id)
             .unwrap_or_else(|| panic!("no connector {id}"))
-    }
-
-    async fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        let mut session = self.coordinator.session();
-        match session.execute_batch(sql).await.pop() {
-            Some(Ok(vigil_sql::ExecuteResponse::Rows { rows, .. })) => rows
-                .iter()
-                .map(|row| {
-                    row.iter()
-                        .map(vigil_engine::repr::text::datum_to_text)
-                        .map(|text| text.unwrap_or_else(|| "NULL".into()))
-                        .collect()
-                })
-                .collect(),
-            other => panic!("{sql}: {other:?}"),
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.expect("join").expect("run");
     }
 }
 
@@ -207,17 +178,17 @@ async fn the_server_runs_its_connectors_on_request() {
     }
     assert_eq!(
         server
-            .query("SELECT connector, count(*) FROM connector_runs WHERE status = 'succeeded' GROUP BY connector ORDER BY connector")
+            .rows("SELECT connector, count(*) FROM connector_runs WHERE status = 'succeeded' GROUP BY connector ORDER BY connector")
             .await,
         [["azure", "1"], ["clickup", "1"], ["github", "2"], ["jira", "2"]]
     );
     assert_eq!(
         server
-            .query("SELECT (SELECT count(*) FROM pull_requests) AS prs, (SELECT count(*) FROM work_items) AS items")
+            .rows("SELECT (SELECT count(*) FROM pull_requests) AS prs, (SELECT count(*) FROM work_items) AS items")
             .await,
         [["10", "16"]]
     );
-    server.stop().await;
+    server.server.stop().await;
 }
 
 /// Runs `vigil connect` with `args` and returns its exit success, stdout and stderr.

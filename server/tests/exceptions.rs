@@ -11,33 +11,29 @@
 //!
 //! The clock stands at 2026-01-15, inside the school year and after every date.
 
-use std::time::{Duration, Instant};
+mod in_process;
 
+use in_process::InProcess;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use vigil_changelog::Message;
 use vigil_server::config::ConfigLayer;
-use vigil_server::{Server, ServerError};
-use vigil_sql::{Coordinator, ExecuteResponse};
 
-/// How long the views may take to follow a publish.
-const DEADLINE: Duration = Duration::from_secs(60);
+struct Running(InProcess);
 
-struct Running {
-    http: String,
-    coordinator: Coordinator,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), ServerError>>,
-    _dir: tempfile::TempDir,
+impl std::ops::Deref for Running {
+    type Target = InProcess;
+
+    fn deref(&self) -> &InProcess {
+        &self.0
+    }
 }
 
 impl Running {
-    async fn start() -> Running {
-        let dir = tempfile::tempdir().expect("temp dir");
+    async fn start(dir: &std::path::Path) -> Running {
         let config = ConfigLayer {
             listen: Some("127.0.0.1:0".into()),
             http_listen: Some("127.0.0.1:0".into()),
-            data_dir: Some(dir.path().to_path_buf()),
+            data_dir: Some(dir.to_path_buf()),
             workers: Some(2),
             clock: Some("manual".into()),
             clock_start: Some("2026-01-15 09:00:00+00".into()),
@@ -45,23 +41,7 @@ impl Running {
         }
         .resolve()
         .expect("config");
-        let server = Server::bind(&config)
-            .await
-            .expect("bind")
-            .with_shutdown_grace(Duration::from_secs(1));
-        let http = format!("http://{}", server.http_addr());
-        let coordinator = server.coordinator();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
-        Running {
-            http,
-            coordinator,
-            stop: Some(stop),
-            task,
-            _dir: dir,
-        }
+        Running(InProcess::start(&config).await)
     }
 
     fn publish(&self, topic: &str, key: Value, value: Value) {
@@ -126,40 +106,6 @@ impl Running {
         );
     }
 
-    async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let mut session = self.coordinator.session();
-        match session.execute_batch(sql).await.pop() {
-            Some(Ok(ExecuteResponse::Rows { rows, .. })) => rows
-                .iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|d| {
-                            vigil_engine::repr::text::datum_to_text(d).unwrap_or("NULL".into())
-                        })
-                        .collect()
-                })
-                .collect(),
-            other => panic!("{sql}: {other:?}"),
-        }
-    }
-
-    /// Polls `sql` until it returns `expected`: a publish reaches the views
-    /// asynchronously, and the auto-close task follows them.
-    async fn until(&self, sql: &str, expected: &[&[&str]]) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let got = self.rows(sql).await;
-            if got == expected {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{sql}: {got:?}, expected {expected:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     async fn patch(&self, key: &str, body: Value) -> (u16, Value) {
         let response = reqwest::Client::new()
             .patch(format!("{}/api/v1/exceptions/{key}", self.http))
@@ -177,13 +123,6 @@ impl Running {
             .expect("get");
         let status = response.status().as_u16();
         (status, response.json().await.expect("json"))
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.expect("join").expect("run");
     }
 }
 
@@ -204,7 +143,8 @@ fn actions(exception: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exceptions_are_triaged_over_http_and_close_when_the_data_is_fixed() {
-    let server = Running::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path()).await;
     server.load_district();
     server
         .until(
@@ -335,5 +275,5 @@ async fn exceptions_are_triaged_over_http_and_close_when_the_data_is_fixed() {
         (status, body["exceptions"].as_array().map(Vec::len)),
         (200, Some(1))
     );
-    server.stop().await;
+    server.0.stop().await;
 }

@@ -3,26 +3,26 @@
 //! over HTTP, CSV files posted to `/api/v1/imports`, and the rows read back with SQL
 //! from the sources, lineage and the `ingest_batches` record included.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+mod in_process;
 
+use std::path::PathBuf;
+
+use in_process::InProcess;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use vigil_server::Server;
 use vigil_server::config::ConfigLayer;
 use vigil_sql::copy::sha256_hex;
 
 const CRDC_SOURCES: &str = include_str!("../../views/sql/crdc/sources.sql");
 
-/// How long a loaded row may take to show in a query.
-const DEADLINE: Duration = Duration::from_secs(60);
-
 /// A server over a data directory that outlives restarts.
-struct Running {
-    http: String,
-    coordinator: vigil_sql::Coordinator,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), vigil_server::ServerError>>,
+struct Running(InProcess);
+
+impl std::ops::Deref for Running {
+    type Target = InProcess;
+
+    fn deref(&self) -> &InProcess {
+        &self.0
+    }
 }
 
 impl Running {
@@ -37,67 +37,13 @@ impl Running {
         }
         .resolve()
         .expect("config");
-        let server = Server::bind(&config)
-            .await
-            .expect("bind")
-            .with_shutdown_grace(Duration::from_secs(1));
-        let http = format!("http://{}", server.http_addr());
-        let coordinator = server.coordinator();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
-        let running = Running {
-            http,
-            coordinator,
-            stop,
-            task,
-        };
-        running.execute(CRDC_SOURCES).await;
+        let running = Running(InProcess::start(&config).await);
+        running.rows(CRDC_SOURCES).await;
         running
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        drop(self.coordinator);
-        self.task.await.expect("join").expect("run");
-    }
-
-    async fn execute(&self, sql: &str) -> Vec<Vec<String>> {
-        let mut session = self.coordinator.session();
-        let mut rows = Vec::new();
-        for result in session.execute_batch(sql).await {
-            if let vigil_sql::ExecuteResponse::Rows { rows: r, .. } =
-                result.unwrap_or_else(|e| panic!("{sql}: {e}"))
-            {
-                rows = r
-                    .iter()
-                    .map(|row| {
-                        row.iter()
-                            .map(vigil_engine::repr::text::datum_to_text)
-                            .map(|t| t.unwrap_or_else(|| "NULL".into()))
-                            .collect()
-                    })
-                    .collect();
-            }
-        }
-        rows
-    }
-
-    /// Polls `sql` until it returns `expected`.
-    async fn eventually(&self, sql: &str, expected: &[&[&str]]) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let rows = self.execute(sql).await;
-            if rows == expected {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{sql}\n  got:      {rows:?}\n  expected: {expected:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.0.stop().await;
     }
 
     async fn put_profile(&self, name: &str, profile: &Value) -> (u16, Value) {
@@ -210,7 +156,7 @@ async fn an_import_loads_good_rows_and_reports_the_rest() {
     let batch = summary["batch_id"].as_str().expect("batch id").to_owned();
 
     server
-        .eventually(
+        .until(
             "SELECT district_id, student_id, birth_date::text, sex, race_ethnicity, grade, \
              hispanic::text, enrollment_status, source_system, source_record_id \
              FROM students ORDER BY student_id",
@@ -244,12 +190,12 @@ async fn an_import_loads_good_rows_and_reports_the_rest() {
         .await;
     let line2 = "1001,2012-03-04,Female,Black or African American,07,N,Rm 4";
     let lineage = server
-        .execute("SELECT ingest_batch_id, payload_sha256 FROM students WHERE student_id = '1001'")
+        .rows("SELECT ingest_batch_id, payload_sha256 FROM students WHERE student_id = '1001'")
         .await;
     assert_eq!(lineage, [[batch.clone(), sha256_hex(line2.as_bytes())]]);
 
     server
-        .eventually(
+        .until(
             "SELECT district_id, batch_id, source_system, relation, file_name, file_sha256, \
              profile, rows_total::text, rows_loaded::text, rows_rejected::text FROM ingest_batches",
             &[&[
@@ -292,7 +238,7 @@ async fn an_import_loads_good_rows_and_reports_the_rest() {
     assert_eq!(lines.next(), None);
     // Loading again replaces the rows (upsert by key) with the new lineage.
     server
-        .eventually(
+        .until(
             "SELECT count(*)::text, min(source_record_id) FROM students",
             &[&["2", "fall.csv:2"]],
         )
@@ -434,7 +380,7 @@ async fn unusable_files_are_refused_and_canonical_files_load() {
         (&json!("D2"), &json!(1), &Value::Null)
     );
     server
-        .eventually(
+        .until(
             "SELECT district_id, student_id, races, source_record_id FROM students",
             &[&["D2", "7", "{BL,WH}", "upload.csv:2"]],
         )
