@@ -209,15 +209,12 @@ impl Triage {
         let writing = self.writing.lock().await;
         let result = self.result(&district, result_key).await?;
         let current = self.current(&district, result_key).await?;
-        let (result, current) = match (result, current) {
-            (None, None) => {
-                return Err(TriageError::UnknownResult {
-                    district_id: district,
-                    result_key: result_key.to_owned(),
-                });
-            }
-            (result, current) => (result, current),
-        };
+        if result.is_none() && current.is_none() {
+            return Err(TriageError::UnknownResult {
+                district_id: district,
+                result_key: result_key.to_owned(),
+            });
+        }
         let before = current.clone().unwrap_or_default();
         let after = Current {
             owner: change.owner.clone().or(before.owner.clone()),
@@ -332,7 +329,7 @@ impl Triage {
         let from = current.status.clone().unwrap_or_else(|| "open".to_owned());
         let after = Current {
             status: Some(status.as_str().to_owned()),
-            ..current.clone()
+            ..current
         };
         self.write(district, result_key, None, true, &after, AUTO_ACTOR)
             .await?;
