@@ -12,6 +12,7 @@
 //!   stream, and to its webhook sink's POST at a local receiver.
 
 pub mod alert_latency;
+pub mod crdc_district;
 pub mod eng_org;
 pub mod source_ingest;
 pub mod update_latency;

@@ -51,6 +51,64 @@ enum Command {
     /// GitHub, Jira, Azure Boards and ClickUp payloads through the real connectors.
     #[command(long_about = DEMO_ABOUT)]
     Demo(ServeArgs),
+    /// Generate a synthetic data set: CSV files or records in the change log.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+}
+
+#[derive(Subcommand)]
+enum GenerateCommand {
+    /// A school district for the CRDC 2025-26 collection, with injected errors.
+    #[command(long_about = GENERATE_CRDC_ABOUT)]
+    Crdc(GenerateCrdcArgs),
+}
+
+const GENERATE_CRDC_ABOUT: &str = "Generate a school district for the CRDC 2025-26 collection.
+
+Schools of each level, students, October 1 enrollments, program flags (IDEA, 504, EL), discipline incidents, restraint and seclusion events and harassment allegations, with a documented rate of injected errors for every rule of the pack (see vigil_fixtures::generate::crdc). The same spec and seed give the same records.
+
+With --out DIR, writes one CSV per canonical relation (students.csv, enrollments.csv, …) with the source's column names as headers, loadable with \\copy students FROM 'students.csv' (FORMAT csv, HEADER). With --publish, sends the records to the crdc.* topics: Kafka with --kafka, a running server's HTTP API at --http, or else the embedded change log of --data-dir.";
+
+/// Flags of `vigil generate crdc`.
+#[derive(Args)]
+struct GenerateCrdcArgs {
+    /// Students in the district
+    #[arg(long, value_name = "N", default_value_t = 250_000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    students: usize,
+    /// The seed: the same seed gives the same district
+    #[arg(long, value_name = "S", default_value_t = 7)]
+    seed: u64,
+    /// The district's id (the tenant of every row)
+    #[arg(long, value_name = "ID", default_value = "lakeview")]
+    district_id: String,
+    /// The district collects sex X (otherwise a few students with X are errors)
+    #[arg(long)]
+    collects_nonbinary: bool,
+    /// Write one CSV file per relation into this directory (created if missing)
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "publish",
+        conflicts_with = "publish"
+    )]
+    out: Option<PathBuf>,
+    /// Publish the records to the crdc.* topics of the change log
+    #[arg(long)]
+    publish: bool,
+    /// Publish straight to these Kafka brokers instead of through a server
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT]", conflicts_with = "out")]
+    kafka: Option<String>,
+    /// The HTTP address of a running vigil server
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_HTTP_LISTEN)]
+    http: String,
+    /// Data directory whose embedded change log is written when no server answers
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Records per batch
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch: usize,
 }
 
 const DEMO_ABOUT: &str = "Run the server with demo data, until Ctrl-C or SIGTERM.
@@ -225,6 +283,11 @@ fn main() -> anyhow::Result<()> {
                 .context("cannot start the async runtime")?
                 .block_on(run_demo(config))
         }
+        Command::Generate(GenerateCommand::Crdc(args)) => {
+            // Logs go to stderr: stdout carries the summary line.
+            init_logging("warn", true);
+            generate_crdc(args)
+        }
         Command::Connect(args) => {
             // Logs go to stderr: stdout carries one line per run.
             init_logging("warn", true);
@@ -359,6 +422,77 @@ fn publish(args: PublishArgs) -> anyhow::Result<()> {
             Err(stopped.error.into())
         }
     }
+}
+
+/// `vigil generate crdc`: writes the district as CSV files or publishes it,
+/// printing progress to stderr and a summary line to stdout.
+fn generate_crdc(args: GenerateCrdcArgs) -> anyhow::Result<()> {
+    use vigil_fixtures::generate::crdc::{District, DistrictSpec, topics, write_csv};
+
+    let district = District::new(DistrictSpec {
+        district_id: args.district_id.clone(),
+        students: args.students,
+        seed: args.seed,
+        collects_nonbinary: args.collects_nonbinary,
+        ..DistrictSpec::default()
+    })?;
+    let mut reported = 0;
+    let mut progress = |total: u64| {
+        if total / PROGRESS_EVERY > reported / PROGRESS_EVERY {
+            eprintln!("vigil generate: {total} records");
+            reported = total;
+        }
+    };
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let stats = write_csv(&district, dir, args.batch, &mut progress)?;
+        println!(
+            "wrote {} records in {} files to {} ({} students, seed {})",
+            stats.total_records(),
+            topics::ALL.len(),
+            dir.display(),
+            args.students,
+            args.seed
+        );
+        return Ok(());
+    }
+    let destination = publish::connect(args.kafka.as_deref(), &args.http, &args.data_dir)?;
+    let mut published = 0u64;
+    let mut lines = Vec::new();
+    for batch in district.batches(args.batch) {
+        lines.clear();
+        for (key, value) in &batch.records {
+            lines.extend_from_slice(b"{\"key\":");
+            lines.extend_from_slice(key);
+            lines.extend_from_slice(b",\"value\":");
+            lines.extend_from_slice(value);
+            lines.extend_from_slice(b"}\n");
+        }
+        let job = Job {
+            topic: batch.topic,
+            partitions: None,
+            batch: batch.records.len(),
+            input_name: batch.topic,
+        };
+        let sent = publish::publish(&destination, &job, &mut lines.as_slice(), &mut |_| {})
+            .map_err(|stopped| {
+                eprintln!(
+                    "vigil generate: {} records were published before the error",
+                    published + stopped.published
+                );
+                anyhow::Error::from(stopped.error)
+            })?;
+        published += sent;
+        progress(published);
+    }
+    println!(
+        "published {published} records to {} topics ({}; {} students, seed {})",
+        topics::ALL.len(),
+        destination.describe(),
+        args.students,
+        args.seed
+    );
+    Ok(())
 }
 
 /// `vigil connect`: runs every scope, once or on a schedule, printing one line per
@@ -520,6 +654,39 @@ mod tests {
         assert_eq!(args.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(args.batch, 10_000);
         assert_eq!((args.partitions, args.kafka), (None, None));
+    }
+
+    #[test]
+    fn generate_crdc_needs_exactly_one_destination() {
+        let cli = Cli::parse_from(["vigil", "generate", "crdc", "--out", "district"]);
+        let Command::Generate(GenerateCommand::Crdc(args)) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!((args.students, args.seed), (250_000, 7));
+        assert_eq!(args.out, Some(PathBuf::from("district")));
+        assert!(!args.publish && !args.collects_nonbinary);
+        for refused in [
+            &["vigil", "generate", "crdc"][..],
+            &["vigil", "generate", "crdc", "--out", "d", "--publish"],
+            &[
+                "vigil", "generate", "crdc", "--out", "d", "--kafka", "k:9092",
+            ],
+            &["vigil", "generate", "crdc", "--publish", "--students", "0"],
+        ] {
+            assert!(Cli::try_parse_from(refused).is_err(), "{refused:?}");
+        }
+        let cli = Cli::parse_from([
+            "vigil",
+            "generate",
+            "crdc",
+            "--publish",
+            "--kafka",
+            "k:9092",
+        ]);
+        let Command::Generate(GenerateCommand::Crdc(args)) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!((args.out, args.kafka.as_deref()), (None, Some("k:9092")));
     }
 
     #[test]
