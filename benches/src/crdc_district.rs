@@ -31,16 +31,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use vigil_changelog::{ChangeLog, Message};
+use vigil_changelog::ChangeLog;
 use vigil_engine::repr::Datum;
 use vigil_fixtures::generate::Batch;
 use vigil_fixtures::generate::crdc::{District, DistrictSpec, RULES, Stats, Student, topics};
 use vigil_sql::{
-    ClockMode, Config, Coordinator, ExecuteResponse, Session, SubscribeEvent, SubscribeOptions,
-    SubscribeTarget,
+    ClockMode, Config, Coordinator, Session, SubscribeEvent, SubscribeOptions, SubscribeTarget,
 };
 use vigil_views::CRDC_VIEWS;
 
+use crate::harness::{caught_up, count, integer, peak_rss_mib, publish, rows};
 use crate::quantile;
 
 /// Monday 2026-03-02 09:00:00 UTC.
@@ -93,54 +93,6 @@ pub struct Report {
     pub readiness_updated: usize,
 }
 
-fn publish(log: &dyn ChangeLog, topic: &str, records: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
-    let messages: Vec<Message<'_>> = records
-        .iter()
-        .map(|(k, v)| Message {
-            key: Some(k),
-            value: Some(v),
-        })
-        .collect();
-    log.publish(topic, &messages)
-        .with_context(|| format!("publishing to {topic}"))?;
-    Ok(())
-}
-
-async fn rows(session: &mut Session, sql: &str) -> anyhow::Result<Vec<Vec<Datum>>> {
-    match session.execute_batch(sql).await.pop() {
-        Some(result) => match result.with_context(|| sql.to_string())? {
-            ExecuteResponse::Rows { rows, .. } => Ok(rows),
-            _ => bail!("{sql}: no rows"),
-        },
-        None => bail!("no result for {sql}"),
-    }
-}
-
-fn integer(datum: Option<&Datum>) -> Option<i64> {
-    match datum {
-        Some(Datum::Int64(n)) => Some(*n),
-        Some(Datum::Int32(n)) => Some(i64::from(*n)),
-        Some(Datum::Int16(n)) => Some(i64::from(*n)),
-        _ => None,
-    }
-}
-
-async fn count(session: &mut Session, relation: &str) -> anyhow::Result<i64> {
-    let sql = format!("SELECT count(*) FROM {relation}");
-    let rows = rows(session, &sql).await?;
-    integer(rows.first().and_then(|r| r.first())).with_context(|| format!("{sql}: not a count"))
-}
-
-/// `VmHWM` of this process, in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// Generates and publishes the whole district; what it published.
 fn produce(log: &dyn ChangeLog, district: &District, batch: usize) -> anyhow::Result<Stats> {
     let mut batches = district.batches(batch);
@@ -148,43 +100,6 @@ fn produce(log: &dyn ChangeLog, district: &District, batch: usize) -> anyhow::Re
         publish(log, topic, &records)?;
     }
     Ok(batches.stats().clone())
-}
-
-/// Waits until the producer is done, every `crdc.*` source has read its topic to the
-/// end (`vigil_sources.lag = 0` on every partition) and every CRDC view is current.
-async fn caught_up(session: &mut Session, producer_done: impl Fn() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(4 * 3600);
-    loop {
-        if producer_done() {
-            let status = rows(session, "SELECT topic, lag FROM vigil_sources").await?;
-            let mut lagging = BTreeMap::new();
-            for row in &status {
-                if let (Some(Datum::Text(topic)), lag) = (row.first(), integer(row.get(1))) {
-                    // An unknown lag (NULL) is not caught up.
-                    *lagging.entry(topic.clone()).or_insert(0) += lag.unwrap_or(1);
-                }
-            }
-            if topics::ALL
-                .iter()
-                .all(|t| lagging.get(*t).is_some_and(|lag| *lag == 0))
-            {
-                break;
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("the sources did not catch up");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Two ticks, so the engine's time is past the time the last records landed at.
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    for view in CRDC_VIEWS {
-        session
-            .await_current(view)
-            .await
-            .with_context(|| format!("waiting for {view}"))?;
-    }
-    Ok(())
 }
 
 /// One subscription's event, as it arrived.
@@ -370,7 +285,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
             Ok((stats, started.elapsed()))
         })
     };
-    caught_up(&mut session, || producer.is_finished()).await?;
+    caught_up(&mut session, &topics::ALL, &CRDC_VIEWS, || {
+        producer.is_finished()
+    })
+    .await?;
     let load = load_started.elapsed();
     let peak_rss_mib = peak_rss_mib();
     let (stats, publish_time) = producer

@@ -37,18 +37,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use vigil_changelog::{ChangeLog, Message};
+use vigil_changelog::ChangeLog;
 use vigil_engine::repr::Datum;
 use vigil_fixtures::generate::engineering::{
     Category, Org, OrgSpec, RULES, Stats, WorkItem, topics,
 };
 use vigil_fixtures::generate::{Batch, Record};
 use vigil_sql::{
-    ClockMode, Config, Coordinator, ExecuteResponse, Session, SubscribeEvent, SubscribeOptions,
-    SubscribeTarget,
+    ClockMode, Config, Coordinator, SubscribeEvent, SubscribeOptions, SubscribeTarget,
 };
 use vigil_views::ENGINEERING_VIEWS;
 
+use crate::harness::{caught_up, count, integer, peak_rss_mib, publish, rows};
 use crate::quantile;
 
 /// What to run.
@@ -113,60 +113,8 @@ fn wall_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn publish(log: &dyn ChangeLog, topic: &str, records: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
-    let messages: Vec<Message<'_>> = records
-        .iter()
-        .map(|(k, v)| Message {
-            key: Some(k),
-            value: Some(v),
-        })
-        .collect();
-    log.publish(topic, &messages)
-        .with_context(|| format!("publishing to {topic}"))?;
-    Ok(())
-}
-
 fn publish_record(log: &dyn ChangeLog, record: Record) -> anyhow::Result<()> {
     publish(log, record.topic, &[(record.key, record.value)])
-}
-
-async fn execute(session: &mut Session, sql: &str) -> anyhow::Result<ExecuteResponse> {
-    match session.execute_batch(sql).await.pop() {
-        Some(result) => result.with_context(|| sql.to_string()),
-        None => bail!("no result for {sql}"),
-    }
-}
-
-fn integer(datum: Option<&Datum>) -> Option<i64> {
-    match datum {
-        Some(Datum::Int64(n)) => Some(*n),
-        Some(Datum::Int32(n)) => Some(i64::from(*n)),
-        Some(Datum::Int16(n)) => Some(i64::from(*n)),
-        _ => None,
-    }
-}
-
-async fn rows(session: &mut Session, sql: &str) -> anyhow::Result<Vec<Vec<Datum>>> {
-    match execute(session, sql).await? {
-        ExecuteResponse::Rows { rows, .. } => Ok(rows),
-        _ => bail!("{sql}: no rows"),
-    }
-}
-
-async fn count(session: &mut Session, relation: &str) -> anyhow::Result<i64> {
-    let sql = format!("SELECT count(*) FROM {relation}");
-    let rows = rows(session, &sql).await?;
-    integer(rows.first().and_then(|r| r.first())).with_context(|| format!("{sql}: not a count"))
-}
-
-/// `VmHWM` of this process, in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 /// The source relation a topic feeds (`eng.work_items` → `work_items`).
@@ -181,42 +129,6 @@ fn produce(log: &dyn ChangeLog, org: &Org, batch: usize) -> anyhow::Result<Stats
         publish(log, topic, &records)?;
     }
     Ok(batches.stats().clone())
-}
-
-/// Waits for the caught-up rule of the module doc.
-async fn caught_up(session: &mut Session, producer_done: impl Fn() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(4 * 3600);
-    loop {
-        if producer_done() {
-            let status = rows(session, "SELECT topic, lag FROM vigil_sources").await?;
-            let mut lagging = BTreeMap::new();
-            for row in &status {
-                if let (Some(Datum::Text(topic)), lag) = (row.first(), integer(row.get(1))) {
-                    // An unknown lag (NULL) is not caught up.
-                    *lagging.entry(topic.clone()).or_insert(0) += lag.unwrap_or(1);
-                }
-            }
-            let all_read = topics::ALL
-                .iter()
-                .all(|t| lagging.get(*t).is_some_and(|lag| *lag == 0));
-            if all_read {
-                break;
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("the sources did not catch up");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Two ticks, so the engine's time is past the time the last records landed at.
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    for view in ENGINEERING_VIEWS {
-        session
-            .await_current(view)
-            .await
-            .with_context(|| format!("waiting for {view}"))?;
-    }
-    Ok(())
 }
 
 /// One subscription's event, as it arrived.
@@ -471,7 +383,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
             Ok((stats, started.elapsed()))
         })
     };
-    caught_up(&mut session, || producer.is_finished()).await?;
+    caught_up(&mut session, &topics::ALL, &ENGINEERING_VIEWS, || {
+        producer.is_finished()
+    })
+    .await?;
     let load = load_started.elapsed();
     let peak_rss_mib = peak_rss_mib();
     let (stats, publish_time) = producer

@@ -10,10 +10,13 @@
 //!   visible) under a steady load.
 //! - [`alert_latency`]: from an INSERT over pgwire to its row in a `SUBSCRIBE`
 //!   stream, and to its webhook sink's POST at a local receiver.
+//! - [`harness`]: what the in-process harnesses share (publishing, reading results,
+//!   waiting until views have caught up, peak memory).
 
 pub mod alert_latency;
 pub mod crdc_district;
 pub mod eng_org;
+pub mod harness;
 pub mod source_ingest;
 pub mod update_latency;
 
