@@ -10,6 +10,10 @@
 //!   visible) under a steady load.
 //! - [`alert_latency`]: from an INSERT over pgwire to its row in a `SUBSCRIBE`
 //!   stream, and to its webhook sink's POST at a local receiver.
+//! - [`eng_org`]: a synthetic engineering organization (200k items) loaded into every
+//!   engineering view, then one work-item change to every affected view.
+//! - [`crdc_district`]: a synthetic 250k-student district loaded and validated, then
+//!   one student's change to readiness.
 //! - [`harness`]: what the in-process harnesses share (publishing, reading results,
 //!   waiting until views have caught up, peak memory).
 
