@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::{keyed, latest, log, normal_key, records, sha256_hex, succeeded};
+use common::{assert_rows, keyed, latest, log, records, runs_row, sha256_hex, succeeded};
 use serde_json::{Map, Value, json};
 use vigil_changelog::ChangeLog;
 use vigil_connectors::run::{CURSORS_TOPIC, RunReport, RunStatus};
@@ -211,25 +211,7 @@ fn run_row(report: &RunReport, status: &str, error: Option<&str>, cursor: Option
     })
 }
 
-fn runs_row(log: &dyn ChangeLog, report: &RunReport) -> Value {
-    let key = normal_key(&json!({"run_id": report.run_id, "tenant_id": "acme"}).to_string());
-    latest(log, "eng.connector_runs")
-        .remove(&key)
-        .unwrap_or_else(|| panic!("no connector_runs row for {}", report.run_id))
-}
-
 /// Compares rows key by key, so a failure names the row that differs.
-fn assert_rows(topic: &str, actual: BTreeMap<String, Value>, expected: BTreeMap<String, Value>) {
-    assert_eq!(
-        actual.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>(),
-        "the keys of {topic} differ"
-    );
-    for (key, row) in &expected {
-        assert_eq!(&actual[key], row, "{topic} row {key}");
-    }
-}
-
 fn cursor_of(log: &dyn ChangeLog, scope: &str) -> Option<Value> {
     latest(log, CURSORS_TOPIC).remove(&format!("jira:acme:{scope}"))
 }

@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{keyed, latest, log, normal_key, records, sha256_hex, succeeded};
+use common::{assert_rows, keyed, latest, log, normal_key, records, sha256_hex, succeeded};
 use serde_json::{Value, json};
 use vigil_changelog::ChangeLog;
 use vigil_connectors::run::{
@@ -307,17 +307,6 @@ fn expected_enrollments(run_id: &str) -> BTreeMap<String, Value> {
         })
         .collect();
     keyed(CRDC_ENROLLMENTS.key, rows)
-}
-
-fn assert_rows(topic: &str, actual: BTreeMap<String, Value>, expected: BTreeMap<String, Value>) {
-    assert_eq!(
-        actual.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>(),
-        "the keys of {topic} differ"
-    );
-    for (key, row) in &expected {
-        assert_eq!(&actual[key], row, "{topic} row {key}");
-    }
 }
 
 fn assert_district(

@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{keyed, latest, log, normal_key, records, sha256_hex, succeeded};
+use common::{assert_rows, keyed, latest, log, normal_key, records, sha256_hex, succeeded};
 use serde_json::{Value, json};
 use vigil_changelog::ChangeLog;
 use vigil_connectors::run::{
@@ -408,17 +408,6 @@ fn expected_incidents(run_id: &str) -> BTreeMap<String, Value> {
 }
 
 /// Compares rows key by key, so a failure names the row that differs.
-fn assert_rows(topic: &str, actual: BTreeMap<String, Value>, expected: BTreeMap<String, Value>) {
-    assert_eq!(
-        actual.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>(),
-        "the keys of {topic} differ"
-    );
-    for (key, row) in &expected {
-        assert_eq!(&actual[key], row, "{topic} row {key}");
-    }
-}
-
 /// Every relation as one full run of `run_id` leaves it.
 fn assert_district(
     log: &dyn ChangeLog,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use vigil_changelog::{ChangeLog, EmbeddedLog, Offset, Partition};
 use vigil_connectors::{RunReport, RunStatus};
@@ -107,4 +107,29 @@ pub fn succeeded(report: &RunReport) {
         "run failed: {:?}",
         report.error.as_ref().map(ToString::to_string)
     );
+}
+
+/// Checks a topic's latest rows against the expected ones, key by key, so a
+/// failure names the row that differs.
+pub fn assert_rows(
+    topic: &str,
+    actual: BTreeMap<String, Value>,
+    expected: BTreeMap<String, Value>,
+) {
+    assert_eq!(
+        actual.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "the keys of {topic} differ"
+    );
+    for (key, row) in &expected {
+        assert_eq!(&actual[key], row, "{topic} row {key}");
+    }
+}
+
+/// The `eng.connector_runs` row of a run of tenant `acme`.
+pub fn runs_row(log: &dyn ChangeLog, report: &RunReport) -> Value {
+    let key = normal_key(&json!({"run_id": report.run_id, "tenant_id": "acme"}).to_string());
+    latest(log, "eng.connector_runs")
+        .remove(&key)
+        .unwrap_or_else(|| panic!("no connector_runs row for {}", report.run_id))
 }
