@@ -57,6 +57,19 @@ const VIEWS: &[(&str, &str)] = &[
          count(DISTINCT v) AS dv, bool_or(v > 5) AS any5 FROM a GROUP BY g",
     ),
     (
+        // Every aggregate here accumulates in the multiplicities: FILTERs and computed
+        // arguments are evaluated first.
+        "accumulated",
+        "SELECT g, count(*) AS n, count(*) FILTER (WHERE v > 3) AS big, \
+         count(s) FILTER (WHERE v IS NOT NULL) AS ns, sum(v) FILTER (WHERE s IS NULL) AS sn, \
+         sum(CASE WHEN v > 2 THEN v ELSE 0 END) AS sc, sum(v * 2) AS s2, count(v + 1) AS n1 \
+         FROM a GROUP BY g",
+    ),
+    (
+        "global_accumulated",
+        "SELECT count(*) FILTER (WHERE v > 3) AS big, sum(v) FILTER (WHERE v < 2) AS small FROM a",
+    ),
+    (
         "global_aggregate",
         "SELECT count(*) AS n, sum(v) AS total, max(v) AS top FROM a",
     ),

@@ -1,7 +1,7 @@
 //! GROUP BY and top-k: differential `reduce` over rows keyed by their group.
 //!
-//! When every aggregate is a sum over rows (`count`, `sum` of integers or numerics),
-//! the reduction accumulates them in the multiplicities ([`super::accumulate`]) and a
+//! When every aggregate is a sum over rows (`count`, `sum` of integers or numerics,
+//! filtered or not), the reduction accumulates them in the multiplicities ([`super::accumulate`]) and a
 //! change costs the same whatever the size of its group. Otherwise each aggregate is
 //! evaluated by DataFusion's own accumulator over the rows of a group whenever the
 //! group changes, so every aggregate DataFusion offers (including `string_agg …
@@ -32,7 +32,7 @@ pub(super) fn render_reduce<'s>(
     group_key: Vec<usize>,
     aggregates: Vec<AggregateExpr>,
 ) -> Coll<'s> {
-    let out = match super::accumulate::render(&input, &schema, &group_key, &aggregates) {
+    let out = match super::accumulate::render(ctx, &input, &schema, &group_key, &aggregates) {
         Some(out) => out,
         None => reduce_groups(
             ctx,
