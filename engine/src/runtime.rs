@@ -43,7 +43,7 @@ use timely::worker::Worker;
 
 use crate::plan::{Diff, GlobalId, Plan, Time};
 use crate::render::{ErrorLog, RenderContext};
-use crate::repr::Row;
+use crate::repr::{Datum, Row};
 use crate::source::{SourceErrorLog, SourceSpec, render_source};
 use crate::subscribe::{SubscribeEvent, Subscription, render_subscribe};
 
@@ -103,14 +103,24 @@ enum Command {
     Peek {
         id: GlobalId,
         time: Time,
-        /// False when the caller only waits for the relation to be complete through `time`.
-        read: bool,
+        read: PeekRead,
         reply: mpsc::UnboundedSender<PeekReply>,
     },
     Shutdown,
 }
 
 type PeekReply = Result<Vec<(Row, Diff)>, EngineError>;
+
+/// Which rows a peek returns once the relation is complete through its time.
+#[derive(Clone, Debug)]
+enum PeekRead {
+    /// None: the caller only waits.
+    Nothing,
+    All,
+    /// The rows whose leading columns equal these values. Arrangements are sorted by
+    /// whole rows, so these rows are found by one seek, not a scan.
+    Prefix(Row),
+}
 
 /// What a subscription follows.
 #[derive(Clone, Debug)]
@@ -306,16 +316,33 @@ impl Engine {
     /// later command, so later compaction cannot overtake it; await the returned
     /// [`PendingPeek`] for the rows.
     pub fn peek(&self, id: GlobalId, time: Time) -> Result<PendingPeek, EngineError> {
-        self.send_peek(id, time, true)
+        self.send_peek(id, time, PeekRead::All)
+    }
+
+    /// Like [`peek`](Self::peek), but only the rows whose first `prefix.len()` columns
+    /// equal `prefix` (of the columns' own types): a point lookup costs a seek in each
+    /// worker, not a read of the whole relation.
+    pub fn peek_prefix(
+        &self,
+        id: GlobalId,
+        time: Time,
+        prefix: Row,
+    ) -> Result<PendingPeek, EngineError> {
+        self.send_peek(id, time, PeekRead::Prefix(prefix))
     }
 
     /// Like [`peek`](Self::peek), but resolves to no rows: it only waits until relation
     /// `id` is complete through `time` in every worker.
     pub fn await_complete(&self, id: GlobalId, time: Time) -> Result<PendingPeek, EngineError> {
-        self.send_peek(id, time, false)
+        self.send_peek(id, time, PeekRead::Nothing)
     }
 
-    fn send_peek(&self, id: GlobalId, time: Time, read: bool) -> Result<PendingPeek, EngineError> {
+    fn send_peek(
+        &self,
+        id: GlobalId,
+        time: Time,
+        read: PeekRead,
+    ) -> Result<PendingPeek, EngineError> {
         let (reply, replies) = mpsc::unbounded();
         self.broadcast(Command::Peek {
             id,
@@ -460,7 +487,7 @@ impl Frontiers {
 struct WaitingPeek {
     id: GlobalId,
     time: Time,
-    read: bool,
+    read: PeekRead,
     reply: mpsc::UnboundedSender<PeekReply>,
 }
 
@@ -570,7 +597,7 @@ impl<'w> WorkerState<'w> {
                 self.peeks.push(WaitingPeek {
                     id: *id,
                     time: *time,
-                    read: *read,
+                    read: read.clone(),
                     reply: reply.clone(),
                 });
                 self.answer_peeks();
@@ -768,10 +795,10 @@ impl<'w> WorkerState<'w> {
                 waiting.push(peek);
                 continue;
             }
-            let rows = if peek.read {
-                read_at(&mut relation.trace, peek.time)
-            } else {
-                Vec::new()
+            let rows = match &peek.read {
+                PeekRead::Nothing => Vec::new(),
+                PeekRead::All => read_at(&mut relation.trace, peek.time, &[]),
+                PeekRead::Prefix(prefix) => read_at(&mut relation.trace, peek.time, prefix),
             };
             let _ = peek.reply.unbounded_send(Ok(rows));
         }
@@ -796,13 +823,21 @@ fn import_all<'s>(
 }
 
 /// The consolidated contents of this worker's share of `trace` as of `time`.
-fn read_at(trace: &mut RowTrace, time: Time) -> Vec<(Row, Diff)> {
+/// The rows of `trace` at `time` that start with `prefix` (all of them for an empty
+/// prefix). Rows are sorted, so those rows follow the first seek in one run.
+fn read_at(trace: &mut RowTrace, time: Time, prefix: &[Datum]) -> Vec<(Row, Diff)> {
     let mut rows = Vec::new();
     let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
         return rows;
     };
     let (mut cursor, storage) = cursor_list(batches);
+    if !prefix.is_empty() {
+        cursor.seek_key(&storage, &prefix.to_vec());
+    }
     while let Some(row) = cursor.get_key(&storage) {
+        if !row.starts_with(prefix) {
+            break;
+        }
         let mut count: Diff = 0;
         cursor.map_times(&storage, |t, diff| {
             if *t <= time {

@@ -327,7 +327,8 @@ impl Inner {
         self.state.lock().await.catalog.clone()
     }
 
-    /// Peeks every relation `plan` scans at one time and hands the rows to `ctx`.
+    /// Peeks every relation `plan` scans at one time and hands the rows to `ctx`: only
+    /// the rows a filter pins where it pins leading columns ([`crate::lookup`]).
     /// With `state` given (a write in progress) the caller already holds the lock.
     async fn read_snapshots(
         &self,
@@ -351,8 +352,15 @@ impl Inner {
                 }
             };
             let time = state.upper - 1;
+            let prefixes = crate::lookup::prefixes(plan, catalog);
             ids.iter()
-                .map(|&id| Ok((id, self.engine.peek(id, time).map_err(engine_error)?)))
+                .map(|&id| {
+                    let peek = match prefixes.get(&id) {
+                        Some(prefix) => self.engine.peek_prefix(id, time, prefix.clone()),
+                        None => self.engine.peek(id, time),
+                    };
+                    Ok((id, peek.map_err(engine_error)?))
+                })
                 .collect::<Result<Vec<_>, SqlError>>()?
         };
         for (id, peek) in pending {
@@ -1958,8 +1966,6 @@ fn old_and_new(input: &LogicalPlan, arity: usize) -> Result<LogicalPlan, SqlErro
 /// The primary key an UPDATE's or DELETE's filter pins with `column = constant`
 /// conjuncts, if it pins every key column.
 fn pinned_key(input: &LogicalPlan, entry: &Entry, primary_key: &[usize]) -> Option<Row> {
-    use datafusion::logical_expr::utils::split_conjunction;
-    use datafusion::logical_expr::{BinaryExpr, Operator};
     let filter = match input {
         LogicalPlan::Filter(filter) => filter,
         LogicalPlan::Projection(projection) => match projection.input.as_ref() {
@@ -1971,43 +1977,8 @@ fn pinned_key(input: &LogicalPlan, entry: &Entry, primary_key: &[usize]) -> Opti
     if !matches!(filter.input.as_ref(), LogicalPlan::TableScan(_)) {
         return None;
     }
-    let desc = &entry.def.desc;
-    let mut key: Vec<Option<Datum>> = vec![None; primary_key.len()];
-    for conjunct in split_conjunction(&filter.predicate) {
-        let Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Eq,
-            right,
-        }) = conjunct
-        else {
-            continue;
-        };
-        let (column, value) = match (left.as_ref(), right.as_ref()) {
-            (Expr::Column(c), value) | (value, Expr::Column(c)) => (c, value),
-            _ => continue,
-        };
-        let Some(position) = desc.position(&column.name) else {
-            continue;
-        };
-        let Some(slot) = primary_key.iter().position(|&p| p == position) else {
-            continue;
-        };
-        let literal = match value {
-            Expr::Literal(v, _) => v,
-            Expr::Cast(cast) => match cast.expr.as_ref() {
-                Expr::Literal(v, _) => v,
-                _ => continue,
-            },
-            _ => continue,
-        };
-        let datum = vigil_engine::repr::arrow::scalar_value_to_datum(literal).ok()?;
-        // The literal's type may differ from the column's (`int = 5` plans 5 as
-        // bigint): convert through the text form, as an explicit cast would.
-        let text = vigil_engine::repr::text::datum_to_text(&datum)?;
-        key[slot] =
-            Some(vigil_engine::repr::text::parse_datum(&text, desc.columns[position].ty).ok()?);
-    }
-    key.into_iter().collect()
+    let mut pinned = crate::lookup::pinned_columns(&filter.predicate, &entry.def.desc);
+    primary_key.iter().map(|c| pinned.remove(c)).collect()
 }
 
 /// Replaces `$n` placeholders with the bound values.

@@ -13,6 +13,8 @@
 //! - [`session`]: the API the server drives ([`Coordinator`], [`Session`]).
 //! - `coord`: sequencing of writes, timestamps, and every statement's execution.
 //! - `context`: DataFusion sessions over Vigil's catalog, reading peeked snapshots.
+//! - `lookup`: point lookups; a query that pins a relation's leading columns reads
+//!   only the rows with those values.
 //! - `lower`: DataFusion `LogicalPlan` → Vigil dataflow `Plan`; refuses (0A000) what
 //!   cannot be maintained incrementally.
 //! - `pg`: PostgreSQL semantics for literals (input syntax, rounding, errors) applied
@@ -47,6 +49,7 @@ pub mod error;
 mod information_schema;
 mod introspection;
 mod jsonb;
+mod lookup;
 mod lower;
 pub mod parse;
 mod pg;
