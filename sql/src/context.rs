@@ -240,9 +240,25 @@ impl PlanContext {
     }
 
     /// Plans a statement into DataFusion's unoptimized logical plan, with
-    /// PostgreSQL's syntax for catalog queries (see [`crate::pg_catalog::rewrite`])
-    /// and semantics for literals (see [`crate::pg`]).
+    /// PostgreSQL's names for result columns (see [`crate::names`]), syntax for
+    /// catalog queries (see [`crate::pg_catalog::rewrite`]) and semantics for
+    /// literals (see [`crate::pg`]).
     pub async fn plan(&self, mut statement: Statement) -> Result<LogicalPlan, SqlError> {
+        // Names come from the statement as written, before rewrites change its shape.
+        let catalog = &self.schema.catalog;
+        crate::names::name_columns(&mut statement, &|name| {
+            let entry = catalog.relation(name)?;
+            Some(
+                entry
+                    .def
+                    .desc
+                    .columns
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect(),
+            )
+        });
+        let query = matches!(statement, Statement::Query(_));
         let state = self.ctx.state();
         crate::pg_catalog::rewrite::rewrite(&mut statement, &self.pg, &|name| {
             state.table_functions().contains_key(name)
@@ -254,7 +270,12 @@ impl PlanContext {
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))
             .await
             .map_err(crate::coord::from_datafusion)?;
-        crate::pg::apply(plan)
+        let plan = crate::pg::apply(plan)?;
+        if query {
+            crate::names::unmark_output(plan).map_err(crate::coord::from_datafusion)
+        } else {
+            Ok(plan)
+        }
     }
 
     /// Runs DataFusion's analyzer and optimizer.

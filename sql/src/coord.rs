@@ -746,8 +746,10 @@ impl Inner {
         let mut desc = desc_of_schema(&schema).map_err(|e| SqlError::Unsupported(e.to_string()))?;
         let mut seen = std::collections::BTreeSet::new();
         for column in &mut desc.columns {
-            if !seen.insert(column.name.clone()) {
-                return Err(SqlError::DuplicateColumn(column.name.clone()));
+            // Marked names are PostgreSQL's duplicates (see `crate::names`).
+            let name = crate::names::display_name(&column.name);
+            if !seen.insert(name.to_string()) {
+                return Err(SqlError::DuplicateColumn(name.to_string()));
             }
         }
         let kind = if create.materialized {
@@ -1380,8 +1382,11 @@ impl Inner {
             }
             SubscribeTarget::Query(query) => {
                 let (plan, schema) = dataflow_plan(&ctx, query).await?;
-                let desc =
+                let mut desc =
                     desc_of_schema(&schema).map_err(|e| SqlError::Unsupported(e.to_string()))?;
+                for column in &mut desc.columns {
+                    column.name = crate::names::display_name(&column.name).to_string();
+                }
                 (EngineTarget::Plan(Arc::new(plan)), desc)
             }
         };
@@ -2068,14 +2073,15 @@ fn datum_type(datum: &Datum) -> Option<ScalarType> {
     })
 }
 
-/// The description of a query's result; types Vigil does not model are sent as text.
+/// The description of a query's result, with PostgreSQL's column names (duplicates
+/// included, see `crate::names`); types Vigil does not model are sent as text.
 fn output_desc(schema: &Schema) -> RelationDesc {
     RelationDesc::new(
         schema
             .fields()
             .iter()
             .map(|f| Column {
-                name: f.name().clone(),
+                name: crate::names::display_name(f.name()).to_string(),
                 ty: scalar_type_of_field(f).unwrap_or(ScalarType::Text),
                 nullable: f.is_nullable(),
             })

@@ -33,6 +33,7 @@
 //! - `introspection`: the `vigil_*` system relations (`vigil_sources`,
 //!   `vigil_source_errors`, `vigil_frontiers`, `vigil_dataflow_errors`,
 //!   `vigil_sinks`, `vigil_sink_errors`).
+//! - `names`: PostgreSQL's names for unaliased result columns (`count`, `?column?`).
 //! - `copy`: COPY's text and CSV formats.
 //! - `storage`: the catalog, comments and table rows in redb.
 //! - [`error`]: [`SqlError`], each variant with its SQLSTATE.
@@ -51,6 +52,7 @@ mod introspection;
 mod jsonb;
 mod lookup;
 mod lower;
+mod names;
 pub mod parse;
 mod pg;
 mod pg_catalog;
