@@ -23,6 +23,9 @@
 //!    the time the change landed at (read from the markers), which is when every view
 //!    the change affects has delivered its update. Probes are spaced apart so they
 //!    measure latency, not queueing.
+//! 4. **full recompute**: every engineering materialized view's query run ad hoc
+//!    with DataFusion, in creation order (the baseline the incremental figure is
+//!    compared with; `benches/src/baseline.rs` has PostgreSQL's).
 //!
 //! The caught-up rule: the producer has finished; every `eng.*` source's reading
 //! offset has reached the log's end offset (`vigil_sources.lag = 0` on every
@@ -44,7 +47,7 @@ use vigil_fixtures::generate::engineering::{
 };
 use vigil_fixtures::generate::{Batch, Record};
 use vigil_sql::{
-    ClockMode, Config, Coordinator, SubscribeEvent, SubscribeOptions, SubscribeTarget,
+    ClockMode, Config, Coordinator, Session, SubscribeEvent, SubscribeOptions, SubscribeTarget,
 };
 use vigil_views::ENGINEERING_VIEWS;
 
@@ -101,13 +104,16 @@ pub struct Report {
     pub probe_ms_p50: f64,
     pub probe_ms_p99: f64,
     pub probe_ms_max: f64,
+    /// Every materialized view of the domain recomputed from its inputs by DataFusion
+    /// (each view's query run ad hoc, in creation order), median of three.
+    pub datafusion_recompute_ms_p50: f64,
     /// Views with an update at the probe's time, on average.
     pub views_changed_per_probe: f64,
     /// Per view, (p50, p99) from the probe's publish to its progress past the probe.
     pub view_probe_ms: BTreeMap<String, (f64, f64)>,
 }
 
-fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -226,14 +232,14 @@ async fn settle(followed: &mut Followed) -> anyhow::Result<()> {
 }
 
 /// What one probe publishes, and the marker keys that show where it landed.
-struct Probe {
-    records: Vec<Record>,
+pub(crate) struct Probe {
+    pub(crate) records: Vec<Record>,
     /// (marker subscription, key value)
     markers: Vec<(usize, String)>,
 }
 
 /// Probe `k` of item `item`: blocked, unblocked, done, reopened, in turn.
-fn probe(org: &Org, item: &mut WorkItem, k: usize, at: i64) -> Probe {
+pub(crate) fn probe(org: &Org, item: &mut WorkItem, k: usize, at: i64) -> Probe {
     let marker = (WORK_ITEMS_MARKER, item.item_id.clone());
     match k % 4 {
         0 => {
@@ -495,6 +501,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
     for task in &followed.tasks {
         task.abort();
     }
+    eprintln!("recomputing every engineering view with DataFusion");
+    let datafusion_recompute_ms_p50 = datafusion_recompute_ms(&mut session).await?;
     eprintln!("followed: {}", followed.names.join(", "));
 
     let ms_of = |samples: &[Duration], q: f64| {
@@ -547,9 +555,19 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Report> {
         probe_ms_p50: ms(0.5),
         probe_ms_p99: ms(0.99),
         probe_ms_max: ms(1.0),
+        datafusion_recompute_ms_p50,
         views_changed_per_probe: changed as f64 / settings.probes.max(1) as f64,
         view_probe_ms,
     })
+}
+
+/// Every engineering materialized view recomputed from its inputs with DataFusion, in
+/// creation order: the full-recompute baseline beside the incremental figure (ms,
+/// median of three).
+async fn datafusion_recompute_ms(session: &mut Session) -> anyhow::Result<f64> {
+    let builtins = vigil_views::install::engineering().context("the engineering built-ins")?;
+    let samples = crate::baseline::datafusion_recompute(session, &builtins, 3).await?;
+    Ok(quantile(&samples, 0.5).as_secs_f64() * 1e3)
 }
 
 /// The report as the table the harness prints.
@@ -567,7 +585,8 @@ pub fn table(report: &Report) -> String {
          | change to every view current, p99 | {p99:.1} ms |\n\
          | change to every view current, max | {max:.1} ms |\n\
          | views changed per probe (mean) | {views:.1} |\n\
-         | counts match the generator | {ok} |\n",
+         | counts match the generator | {ok} |\n\
+         | DataFusion recompute of every view, p50 | {recompute:.1} ms |\n",
         boards = report.boards,
         items = report.work_items,
         changes = report.status_changes,
@@ -584,6 +603,7 @@ pub fn table(report: &Report) -> String {
         max = report.probe_ms_max,
         views = report.views_changed_per_probe,
         ok = report.counts_match,
+        recompute = report.datafusion_recompute_ms_p50,
     );
     out.push_str("| view | current after a change, p50 (ms) | p99 (ms) |\n|---|---|---|\n");
     for (view, (p50, p99)) in &report.view_probe_ms {
@@ -619,5 +639,6 @@ mod tests {
         assert!(report.probe_ms_p50 > 0.0);
         // Blocking an item in progress changes at least blocked_items.
         assert!(report.views_changed_per_probe >= 1.0, "{}", table(&report));
+        assert!(report.datafusion_recompute_ms_p50 > 0.0);
     }
 }

@@ -55,7 +55,7 @@ pub struct Report {
 }
 
 /// A deterministic pseudo-random sequence (SplitMix64), so runs are comparable.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -66,19 +66,19 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
 
-struct Data {
+pub(crate) struct Data {
     /// (id, customer_id, amount)
-    orders: Vec<(i32, i32, i32)>,
+    pub(crate) orders: Vec<(i32, i32, i32)>,
     /// (id, region)
-    customers: Vec<(i32, i32)>,
+    pub(crate) customers: Vec<(i32, i32)>,
 }
 
-fn generate(rows: usize) -> Data {
+pub(crate) fn generate(rows: usize) -> Data {
     let mut rng = Rng(7);
     let customer_count = (rows / 10).max(1);
     let customers = (0..customer_count)

@@ -1,39 +1,59 @@
-//! `cargo run --release -p vigil-benches --bin source-ingest [-- EVENTS RATE PROBES]`
+//! `cargo run --release -p vigil-benches --bin source-ingest [-- --events 1000000 --rate 2000 --probes 200 --workers N --customers 10000 --out FILE]`
 //!
-//! Prints the table and writes `benches/results/source-ingest.json`.
+//! Prints the table and writes `benches/results/source-ingest-{N}w.json` (N the
+//! workers), or `--out FILE`, so runs with different worker counts sit side by side.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
 use vigil_benches::source_ingest::{Settings, run, table};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mut next = |default: usize| -> anyhow::Result<usize> {
-        Ok(args
-            .next()
-            .map(|a| a.parse())
-            .transpose()?
-            .unwrap_or(default))
-    };
-    let events = next(1_000_000)?;
-    let rate = next(2_000)?;
-    let probes = next(200)?;
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let settings = Settings {
-        events,
+    let mut settings = Settings {
+        events: 1_000_000,
         customers: 10_000,
-        workers,
-        rate,
-        probes,
+        workers: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        rate: 2_000,
+        probes: 200,
+        spacing: Duration::from_millis(50),
     };
+    let mut out: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        let bad = || format!("{flag}: cannot parse {value:?}");
+        match flag.as_str() {
+            "--events" => settings.events = value.parse().with_context(bad)?,
+            "--customers" => settings.customers = value.parse().with_context(bad)?,
+            "--workers" => settings.workers = value.parse().with_context(bad)?,
+            "--rate" => settings.rate = value.parse().with_context(bad)?,
+            "--probes" => settings.probes = value.parse().with_context(bad)?,
+            "--out" => out = Some(PathBuf::from(value)),
+            _ => bail!(
+                "unknown flag {flag} (--events, --customers, --workers, --rate, --probes, --out)"
+            ),
+        }
+    }
+    if settings.workers == 0 {
+        bail!("--workers must be positive");
+    }
     let report = run(&settings).await?;
     print!("{}", table(&report));
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(
-        dir.join("source-ingest.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
+    let out = match out {
+        Some(out) => out,
+        None => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+            std::fs::create_dir_all(&dir)?;
+            dir.join(format!("source-ingest-{}w.json", settings.workers))
+        }
+    };
+    std::fs::write(&out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
