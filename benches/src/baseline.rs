@@ -448,24 +448,11 @@ async fn crdc_district(client: &Client, settings: &Settings) -> anyhow::Result<S
         .batch_execute("SET search_path = public, vigil_clock, vigil_compat, pg_catalog")
         .await?;
 
-    let started = Instant::now();
-    let tables = create_sources(client, &builtins).await?;
     let mut batches = district.batches(LOAD_BATCH);
-    for batch in batches.by_ref() {
-        apply(client, &tables, &batch).await?;
-    }
+    let (tables, views, load) = load_domain(client, &builtins, batches.by_ref()).await?;
     let stats = batches.stats().clone();
-    client.batch_execute("ANALYZE").await?;
-    let views = create_views(client, &builtins).await?;
-    let load = started.elapsed();
-
     let mut checks = table_checks(client, &tables, &stats.records).await?;
-    let failing = rule_counts(client, "crdc_rule_results").await?;
-    for rule in RULES {
-        let expected = stats.rule_failures.get(rule).copied().unwrap_or(0);
-        let found = failing.get(rule).copied().unwrap_or(0);
-        checks.push((format!("crdc_rule_results {rule}"), expected as i64, found));
-    }
+    checks.extend(rule_checks(client, "crdc_rule_results", &RULES, &stats.rule_failures).await?);
 
     // As crdc-district's probes: each chosen student loses its race, then gets it back.
     let chosen = district.probe_students(settings.refreshes.div_ceil(2).max(1));
@@ -511,24 +498,11 @@ async fn eng_org(client: &Client, settings: &Settings) -> anyhow::Result<Scenari
         .batch_execute("SET search_path = public, vigil_compat, pg_catalog")
         .await?;
 
-    let started = Instant::now();
-    let tables = create_sources(client, &builtins).await?;
     let mut batches = org.batches(LOAD_BATCH);
-    for batch in batches.by_ref() {
-        apply(client, &tables, &batch).await?;
-    }
+    let (tables, views, load) = load_domain(client, &builtins, batches.by_ref()).await?;
     let stats = batches.stats().clone();
-    client.batch_execute("ANALYZE").await?;
-    let views = create_views(client, &builtins).await?;
-    let load = started.elapsed();
-
     let mut checks = table_checks(client, &tables, &stats.records).await?;
-    let failing = rule_counts(client, "validation_results").await?;
-    for rule in RULES {
-        let expected = stats.rule_failures.get(rule).copied().unwrap_or(0);
-        let found = failing.get(rule).copied().unwrap_or(0);
-        checks.push((format!("validation_results {rule}"), expected as i64, found));
-    }
+    checks.extend(rule_checks(client, "validation_results", &RULES, &stats.rule_failures).await?);
     let blocked = client
         .query_one("SELECT count(*) FROM blocked_items", &[])
         .await?
@@ -838,6 +812,42 @@ fn delete_sql(table: &SourceTable) -> String {
         matches.join(" AND "),
         name = table.name,
     )
+}
+
+/// What a scheduled batch job does from empty: a table per source of `builtins`, the
+/// generated `batches` loaded into them, then every view; the tables by topic, the
+/// materialized views in creation order, and how long it all took.
+async fn load_domain(
+    client: &Client,
+    builtins: &[Builtin],
+    batches: impl Iterator<Item = Batch>,
+) -> anyhow::Result<(BTreeMap<String, SourceTable>, Vec<String>, Duration)> {
+    let started = Instant::now();
+    let tables = create_sources(client, builtins).await?;
+    for batch in batches {
+        apply(client, &tables, &batch).await?;
+    }
+    client.batch_execute("ANALYZE").await?;
+    let views = create_views(client, builtins).await?;
+    Ok((tables, views, started.elapsed()))
+}
+
+/// Per rule, the failures the generator injected against the rows `view` holds.
+async fn rule_checks(
+    client: &Client,
+    view: &str,
+    rules: &[&str],
+    injected: &BTreeMap<&'static str, u64>,
+) -> anyhow::Result<Vec<(String, i64, i64)>> {
+    let failing = rule_counts(client, view).await?;
+    Ok(rules
+        .iter()
+        .map(|rule| {
+            let expected = injected.get(rule).copied().unwrap_or(0);
+            let found = failing.get(*rule).copied().unwrap_or(0);
+            (format!("{view} {rule}"), expected as i64, found)
+        })
+        .collect())
 }
 
 /// Every table holds what was generated for its topic.
