@@ -1161,17 +1161,8 @@ impl Inner {
         else {
             return;
         };
-        let deadline = tokio::time::Instant::now() + COPY_READ_WAIT;
-        loop {
-            let read = status.partitions();
-            let caught_up = needed.iter().all(|(partition, next)| {
-                read.get(partition).is_some_and(|p| p.next_offset >= *next)
-            });
-            if caught_up || tokio::time::Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // Past the wait the rows still arrive; the statement just does not wait for them.
+        let _ = tokio::time::timeout(COPY_READ_WAIT, status.read_through(&needed)).await;
     }
 
     pub(crate) async fn explain(&self, query: &str) -> Result<ExecuteResponse, SqlError> {

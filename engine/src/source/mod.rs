@@ -57,6 +57,8 @@ pub struct SourceStatus {
     pub replaying: AtomicU64,
     /// The last problem reading the log (unreachable broker, missing topic), if any.
     problem: Mutex<Option<String>>,
+    /// Woken whenever a worker has read further.
+    advanced: tokio::sync::Notify,
 }
 
 /// What one partition's reader has done.
@@ -79,6 +81,27 @@ impl SourceStatus {
         lock(&self.partitions).clone()
     }
 
+    /// Returns once every partition in `needed` has been read up to (not including)
+    /// its offset: what a writer waits for before its records count in views.
+    pub async fn read_through(&self, needed: &BTreeMap<Partition, Offset>) {
+        loop {
+            // Registered before the check, so an update between the two still wakes.
+            let advanced = self.advanced.notified();
+            tokio::pin!(advanced);
+            advanced.as_mut().enable();
+            let caught_up = {
+                let read = lock(&self.partitions);
+                needed.iter().all(|(partition, next)| {
+                    read.get(partition).is_some_and(|p| p.next_offset >= *next)
+                })
+            };
+            if caught_up {
+                return;
+            }
+            advanced.await;
+        }
+    }
+
     pub fn problem(&self) -> Option<String> {
         lock(&self.problem).clone()
     }
@@ -94,6 +117,8 @@ impl SourceStatus {
             total.errors += batch.errors;
             total.last_event_ms = total.last_event_ms.max(batch.last_event_ms);
         }
+        drop(partitions);
+        self.advanced.notify_waiters();
     }
 
     fn set_problem(&self, problem: Option<String>) {
