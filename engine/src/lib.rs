@@ -30,8 +30,12 @@
 //! timestamps, persists writes and lowers SQL to plans. Sources follow the
 //! coordinator's time: they emit at the current input time once they have replayed
 //! their topic.
+//!
+//! With `VIGIL_OPERATOR_PROFILE=1` in the environment, every worker prints at
+//! shutdown how long each dataflow and operator ran ([`profile`]).
 
 pub mod plan;
+pub mod profile;
 pub mod render;
 pub mod repr;
 pub mod runtime;

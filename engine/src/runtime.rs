@@ -42,6 +42,7 @@ use timely::scheduling::Activator;
 use timely::worker::Worker;
 
 use crate::plan::{Diff, GlobalId, Plan, Time};
+use crate::profile::Profile;
 use crate::render::{ErrorLog, RenderContext};
 use crate::repr::{Datum, Row};
 use crate::source::{SourceErrorLog, SourceSpec, render_source};
@@ -501,10 +502,13 @@ struct WorkerState<'w> {
     /// The current input time; every earlier time is closed.
     time: Rc<Cell<Time>>,
     shared: Shared,
+    /// Per-operator times, when [`crate::profile::ENV`] asks for them.
+    _profile: Option<Profile>,
 }
 
 impl<'w> WorkerState<'w> {
     fn new(worker: &'w mut Worker, commands: Receiver<Arc<Command>>, shared: Shared) -> Self {
+        let profile = Profile::install(worker);
         WorkerState {
             worker,
             commands,
@@ -513,6 +517,7 @@ impl<'w> WorkerState<'w> {
             peeks: Vec::new(),
             time: Rc::new(Cell::new(0)),
             shared,
+            _profile: profile,
         }
     }
 
