@@ -24,6 +24,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::Duration;
@@ -143,6 +144,7 @@ pub struct Engine {
     errors: ErrorLog,
     source_errors: SourceErrorLog,
     frontiers: Frontiers,
+    busy: Busy,
 }
 
 impl Engine {
@@ -159,10 +161,12 @@ impl Engine {
         let errors = ErrorLog::default();
         let source_errors = SourceErrorLog::default();
         let frontiers = Frontiers::new(workers);
+        let busy = Busy::new(workers);
         let shared = Shared {
             errors: errors.clone(),
             source_errors: source_errors.clone(),
             frontiers: frontiers.clone(),
+            busy: busy.clone(),
         };
 
         let config = timely::Config {
@@ -195,6 +199,7 @@ impl Engine {
             errors,
             source_errors,
             frontiers,
+            busy,
         })
     }
 
@@ -216,6 +221,16 @@ impl Engine {
     /// How far each relation is complete, updated as the workers run.
     pub fn frontiers(&self) -> &Frontiers {
         &self.frontiers
+    }
+
+    /// Whether the dataflows are still working through `time` or earlier: some
+    /// relation is not complete through `time` while some worker has work queued.
+    /// (A relation held back with nothing to do, such as a source replaying its
+    /// topic or waiting for its broker, does not count.) A caller that picks times
+    /// can wait while this holds, so that changes arriving under load share a time
+    /// (one batch, one update of each aggregate) instead of each taking their own.
+    pub fn busy_through(&self, time: Time) -> bool {
+        self.busy.any() && self.frontiers.lagging(time)
     }
 
     fn broadcast(&self, command: Command) -> Result<(), EngineError> {
@@ -442,6 +457,29 @@ struct Shared {
     errors: ErrorLog,
     source_errors: SourceErrorLog,
     frontiers: Frontiers,
+    busy: Busy,
+}
+
+/// Per worker, whether it had work queued when it last finished a step.
+#[derive(Clone, Debug)]
+struct Busy(Arc<Vec<AtomicBool>>);
+
+impl Busy {
+    fn new(workers: usize) -> Busy {
+        Busy(Arc::new(
+            (0..workers).map(|_| AtomicBool::new(false)).collect(),
+        ))
+    }
+
+    fn set(&self, worker: usize, busy: bool) {
+        if let Some(flag) = self.0.get(worker) {
+            flag.store(busy, Ordering::Relaxed);
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.0.iter().any(|flag| flag.load(Ordering::Relaxed))
+    }
 }
 
 /// Per relation and worker, the first time not yet complete in its arrangement.
@@ -470,6 +508,12 @@ impl Frontiers {
     fn forget(&self, id: GlobalId) {
         let mut uppers = self.uppers.lock().unwrap_or_else(|e| e.into_inner());
         uppers.remove(&id);
+    }
+
+    /// Whether some relation is not yet complete through `time` in some worker.
+    fn lagging(&self, time: Time) -> bool {
+        let uppers = self.uppers.lock().unwrap_or_else(|e| e.into_inner());
+        uppers.values().flatten().any(|upper| *upper <= time)
     }
 
     /// Per relation, the time through which it is complete in every worker.
@@ -534,6 +578,8 @@ impl<'w> WorkerState<'w> {
                 Some(Duration::ZERO)
             };
             self.worker.step_or_park(park);
+            let queued = self.worker.activations().borrow().empty_for() == Some(Duration::ZERO);
+            self.shared.busy.set(self.worker.index(), queued);
             self.answer_peeks();
             self.report_frontiers();
         }
@@ -855,4 +901,34 @@ fn read_at(trace: &mut RowTrace, time: Time, prefix: &[Datum]) -> Vec<(Row, Diff
         cursor.step_key(&storage);
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relation_lags_until_every_worker_has_completed_the_time() {
+        let frontiers = Frontiers::new(2);
+        assert!(!frontiers.lagging(10), "no relation reported yet");
+        frontiers.report(1, 0, 11);
+        frontiers.report(1, 1, 10);
+        assert!(frontiers.lagging(10), "worker 1 has not completed time 10");
+        assert!(!frontiers.lagging(9));
+        frontiers.report(1, 1, 11);
+        assert!(!frontiers.lagging(10));
+        frontiers.forget(1);
+        assert!(!frontiers.lagging(100));
+    }
+
+    #[test]
+    fn busy_while_any_worker_has_work_queued() {
+        let busy = Busy::new(2);
+        assert!(!busy.any());
+        busy.set(1, true);
+        assert!(busy.any());
+        busy.set(1, false);
+        busy.set(5, true);
+        assert!(!busy.any(), "no such worker");
+    }
 }

@@ -128,6 +128,12 @@ pub(crate) const DEFAULT_RETAIN_MS: Time = 60 * 60 * 1000;
 /// How often the ticker advances the engine's clock.
 const TICK: Duration = Duration::from_millis(10);
 
+/// How often the ticker advances at most while the workers are still busy with
+/// the times already closed. Each new time costs every aggregate that changed in it an update
+/// (a retraction and an insertion downstream), so under load the ticker lets input
+/// gather at one time until the dataflows catch up, or this long.
+const BUSY_TICK: Duration = Duration::from_secs(1);
+
 impl Inner {
     pub(crate) fn open(config: &Config) -> Result<Arc<Inner>, SqlError> {
         let storage = Storage::open(&config.data_dir)?;
@@ -1554,6 +1560,9 @@ impl Drop for Ticker {
 /// Under a manual clock the timeline stands still between `ADVANCE CLOCK`s, except
 /// that it moves a millisecond past the reading when sources have read new
 /// records, so what they read becomes visible without waiting for the clock.
+///
+/// While the workers are busy the ticker waits (up to [`BUSY_TICK`]), so a load
+/// lands in a few large batches rather than one small one per tick.
 pub(crate) fn spawn_ticker(inner: &Arc<Inner>) -> Ticker {
     let inner: Weak<Inner> = Arc::downgrade(inner);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1562,6 +1571,8 @@ pub(crate) fn spawn_ticker(inner: &Arc<Inner>) -> Ticker {
         .name("vigil-ticker".into())
         .spawn(move || {
             let mut records_read = 0;
+            let mut sources_moved = false;
+            let mut advanced = std::time::Instant::now();
             loop {
                 std::thread::sleep(TICK);
                 if stopped.load(std::sync::atomic::Ordering::SeqCst) {
@@ -1573,16 +1584,22 @@ pub(crate) fn spawn_ticker(inner: &Arc<Inner>) -> Ticker {
                 };
                 // The wall clock moves every tick anyway; only a manual clock needs
                 // to know whether sources read anything.
-                let sources_moved = matches!(inner.clock, Clock::Manual(_)) && {
+                if matches!(inner.clock, Clock::Manual(_)) {
                     let read = inner.records_read();
-                    let moved = read != records_read;
+                    sources_moved |= read != records_read;
                     records_read = read;
-                    moved
-                };
+                }
                 let due = inner.clock.now() >= state.upper || sources_moved;
-                if due && inner.advance(&mut state).is_err() {
+                let held =
+                    advanced.elapsed() < BUSY_TICK && inner.engine.busy_through(state.upper - 1);
+                if !due || held {
+                    continue;
+                }
+                if inner.advance(&mut state).is_err() {
                     return;
                 }
+                sources_moved = false;
+                advanced = std::time::Instant::now();
             }
         });
     let thread = match spawned {
