@@ -128,10 +128,10 @@ pub(crate) const DEFAULT_RETAIN_MS: Time = 60 * 60 * 1000;
 /// How often the ticker advances the engine's clock.
 const TICK: Duration = Duration::from_millis(10);
 
-/// How often the ticker advances at most while the workers are still busy with
-/// the times already closed. Each new time costs every aggregate that changed in it an update
-/// (a retraction and an insertion downstream), so under load the ticker lets input
-/// gather at one time until the dataflows catch up, or this long.
+/// The longest the ticker holds time under load: while sources have more to read
+/// than one batch, or the dataflows are still busy with the times already closed. Each new time costs every aggregate that changed in it an update (a
+/// retraction and an insertion downstream), so under load the ticker lets input
+/// gather at one time, for up to this long.
 const BUSY_TICK: Duration = Duration::from_secs(1);
 
 impl Inner {
@@ -1339,6 +1339,18 @@ impl Inner {
         self.introspection.sink_errors.clone()
     }
 
+    /// Whether some source's last read filled a whole batch: a load is under way.
+    fn sources_backlogged(&self) -> bool {
+        let sources = self
+            .introspection
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sources
+            .values()
+            .any(|status| status.backlogged.load(std::sync::atomic::Ordering::Relaxed) > 0)
+    }
+
     /// Records read by every source so far.
     fn records_read(&self) -> u64 {
         let sources = self
@@ -1561,8 +1573,9 @@ impl Drop for Ticker {
 /// that it moves a millisecond past the reading when sources have read new
 /// records, so what they read becomes visible without waiting for the clock.
 ///
-/// While the workers are busy the ticker waits (up to [`BUSY_TICK`]), so a load
-/// lands in a few large batches rather than one small one per tick.
+/// Under load (a source behind its log, or workers busy with closed times) the
+/// ticker waits up to [`BUSY_TICK`], so a load lands in a few large batches rather
+/// than one small one per tick; a trickle of changes still moves every tick.
 pub(crate) fn spawn_ticker(inner: &Arc<Inner>) -> Ticker {
     let inner: Weak<Inner> = Arc::downgrade(inner);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1590,8 +1603,9 @@ pub(crate) fn spawn_ticker(inner: &Arc<Inner>) -> Ticker {
                     records_read = read;
                 }
                 let due = inner.clock.now() >= state.upper || sources_moved;
-                let held =
-                    advanced.elapsed() < BUSY_TICK && inner.engine.busy_through(state.upper - 1);
+                let loading =
+                    inner.sources_backlogged() || inner.engine.busy_through(state.upper - 1);
+                let held = loading && advanced.elapsed() < BUSY_TICK;
                 if !due || held {
                     continue;
                 }

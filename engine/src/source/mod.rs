@@ -55,6 +55,8 @@ pub struct SourceStatus {
     partitions: Mutex<BTreeMap<Partition, PartitionStatus>>,
     /// Workers still replaying what the log held when the source started.
     pub replaying: AtomicU64,
+    /// Workers whose last read filled a whole batch: more is waiting in the log.
+    pub backlogged: AtomicU64,
     /// The last problem reading the log (unreachable broker, missing topic), if any.
     problem: Mutex<Option<String>>,
     /// Woken whenever a worker has read further.

@@ -110,6 +110,14 @@ struct PartitionsReader {
     phase: Option<Phase>,
     decoder: Decoder,
     errors: SourceErrorLog,
+    /// Whether the last read filled a whole batch (counted in the status).
+    backlogged: bool,
+}
+
+impl Drop for PartitionsReader {
+    fn drop(&mut self) {
+        self.set_backlogged(false);
+    }
 }
 
 impl PartitionsReader {
@@ -131,6 +139,7 @@ impl PartitionsReader {
             phase: None,
             decoder,
             errors,
+            backlogged: false,
         };
         if reader.partitions.is_empty() {
             reader.go_live();
@@ -206,6 +215,7 @@ impl PartitionsReader {
                 self.go_live();
             }
         }
+        self.set_backlogged(records.len() >= BATCH);
         if records.len() >= BATCH {
             Some(Duration::ZERO)
         } else if !self.live() {
@@ -215,6 +225,18 @@ impl PartitionsReader {
             None
         } else {
             Some(IDLE_POLL)
+        }
+    }
+
+    fn set_backlogged(&mut self, backlogged: bool) {
+        if backlogged != self.backlogged {
+            self.backlogged = backlogged;
+            let counter = &self.spec.status.backlogged;
+            if backlogged {
+                counter.fetch_add(1, Ordering::Relaxed);
+            } else {
+                counter.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
