@@ -14,6 +14,8 @@
 //!
 //! Time is the caller's: [`Engine::update`] stamps updates with the current input
 //! time, and [`Engine::advance_to`] closes every time before its argument.
+//! [`Engine::busy_through`] says whether the workers are still working through the
+//! closed times, so a caller can let input gather at one time under load.
 //!
 //! Arrangements forget history as time advances, except what a pending peek still
 //! reads and what a materialized view retains (`retain` milliseconds behind the

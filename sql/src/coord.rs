@@ -15,7 +15,9 @@
 //! follows `advance_to`) never overtakes a read. A ticker advances `upper` with the
 //! clock: the wall clock, or a manual one that `ADVANCE CLOCK` moves (the ticker
 //! then only steps past it when sources have read records). `upper` stays one past
-//! the clock's reading, so reads see views as of `now()`.
+//! the clock's reading, so reads see views as of `now()`. Under load (a source with a
+//! backlog, or dataflows still busy with closed times) the ticker holds `upper` for
+//! up to a second, so a load lands in a few large batches.
 //!
 //! Materialized views keep `RETAIN HISTORY` (an hour by default) for subscriptions
 //! as of past times; a sink's progress (what it delivered) lives beside the catalog.
