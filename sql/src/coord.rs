@@ -1341,27 +1341,27 @@ impl Inner {
         self.introspection.sink_errors.clone()
     }
 
-    /// Whether some source's last read filled a whole batch: a load is under way.
-    fn sources_backlogged(&self) -> bool {
+    /// Every source's progress.
+    fn source_statuses(&self) -> Vec<Arc<SourceStatus>> {
         let sources = self
             .introspection
             .sources
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        sources
-            .values()
+        sources.values().cloned().collect()
+    }
+
+    /// Whether some source's last read filled a whole batch: a load is under way.
+    fn sources_backlogged(&self) -> bool {
+        self.source_statuses()
+            .iter()
             .any(|status| status.backlogged.load(std::sync::atomic::Ordering::Relaxed) > 0)
     }
 
     /// Records read by every source so far.
     fn records_read(&self) -> u64 {
-        let sources = self
-            .introspection
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        sources
-            .values()
+        self.source_statuses()
+            .iter()
             .flat_map(|status| status.partitions().into_values())
             .map(|p| p.records)
             .sum()
