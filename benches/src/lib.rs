@@ -28,6 +28,7 @@ pub mod alert_latency;
 pub mod baseline;
 pub mod crdc_district;
 pub mod eng_org;
+pub mod flags;
 pub mod harness;
 pub mod postgres;
 pub mod serving;

@@ -15,20 +15,18 @@ async fn main() -> anyhow::Result<()> {
         only: Scenario::ALL.to_vec(),
         port: 54330,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let bad = || format!("{flag}: cannot parse {value:?}");
-        match flag.as_str() {
-            "--students" => settings.students = value.parse().with_context(bad)?,
-            "--scale" => settings.scale = value.parse().with_context(bad)?,
-            "--orders" => settings.orders = value.parse().with_context(bad)?,
-            "--refreshes" => settings.refreshes = value.parse().with_context(bad)?,
-            "--port" => settings.port = value.parse().with_context(bad)?,
+    for flag in vigil_benches::flags::pairs(std::env::args().skip(1)) {
+        let flag = flag?;
+        let name = flag.name.as_str();
+        match name {
+            "--students" => settings.students = flag.parse()?,
+            "--scale" => settings.scale = flag.parse()?,
+            "--orders" => settings.orders = flag.parse()?,
+            "--refreshes" => settings.refreshes = flag.parse()?,
+            "--port" => settings.port = flag.parse()?,
             "--only" => {
-                settings.only = value
+                settings.only = flag
+                    .value
                     .split(',')
                     .map(|name| {
                         Scenario::parse(name.trim()).with_context(|| {
@@ -41,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
                     .collect::<anyhow::Result<_>>()?;
             }
             _ => bail!(
-                "unknown flag {flag} (--students, --scale, --orders, --refreshes, --only, --port)"
+                "unknown flag {name} (--students, --scale, --orders, --refreshes, --only, --port)"
             ),
         }
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use vigil_benches::crdc_district::{Settings, run, table};
 
 #[tokio::main]
@@ -19,19 +19,16 @@ async fn main() -> anyhow::Result<()> {
         probes: 200,
         spacing: Duration::from_millis(20),
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let bad = || format!("{flag}: cannot parse {value:?}");
-        match flag.as_str() {
-            "--students" => settings.students = value.parse().with_context(bad)?,
-            "--seed" => settings.seed = value.parse().with_context(bad)?,
-            "--workers" => settings.workers = value.parse().with_context(bad)?,
-            "--batch" => settings.batch = value.parse().with_context(bad)?,
-            "--probes" => settings.probes = value.parse().with_context(bad)?,
-            _ => bail!("unknown flag {flag} (--students, --seed, --workers, --batch, --probes)"),
+    for flag in vigil_benches::flags::pairs(std::env::args().skip(1)) {
+        let flag = flag?;
+        let name = flag.name.as_str();
+        match name {
+            "--students" => settings.students = flag.parse()?,
+            "--seed" => settings.seed = flag.parse()?,
+            "--workers" => settings.workers = flag.parse()?,
+            "--batch" => settings.batch = flag.parse()?,
+            "--probes" => settings.probes = flag.parse()?,
+            _ => bail!("unknown flag {name} (--students, --seed, --workers, --batch, --probes)"),
         }
     }
     if settings.students == 0 {

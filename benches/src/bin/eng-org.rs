@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use vigil_benches::eng_org::{Settings, run, table};
 
 #[tokio::main]
@@ -19,19 +19,16 @@ async fn main() -> anyhow::Result<()> {
         probes: 200,
         spacing: Duration::from_millis(20),
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let bad = || format!("{flag}: cannot parse {value:?}");
-        match flag.as_str() {
-            "--scale" => settings.scale = value.parse().with_context(bad)?,
-            "--seed" => settings.seed = value.parse().with_context(bad)?,
-            "--workers" => settings.workers = value.parse().with_context(bad)?,
-            "--batch" => settings.batch = value.parse().with_context(bad)?,
-            "--probes" => settings.probes = value.parse().with_context(bad)?,
-            _ => bail!("unknown flag {flag} (--scale, --seed, --workers, --batch, --probes)"),
+    for flag in vigil_benches::flags::pairs(std::env::args().skip(1)) {
+        let flag = flag?;
+        let name = flag.name.as_str();
+        match name {
+            "--scale" => settings.scale = flag.parse()?,
+            "--seed" => settings.seed = flag.parse()?,
+            "--workers" => settings.workers = flag.parse()?,
+            "--batch" => settings.batch = flag.parse()?,
+            "--probes" => settings.probes = flag.parse()?,
+            _ => bail!("unknown flag {name} (--scale, --seed, --workers, --batch, --probes)"),
         }
     }
     if settings.scale.is_nan() || settings.scale <= 0.0 {

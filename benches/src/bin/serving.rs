@@ -23,27 +23,25 @@ async fn main() -> anyhow::Result<()> {
         seed: 1,
     };
     let mut out: Option<PathBuf> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let bad = || format!("{flag}: cannot parse {value:?}");
-        match flag.as_str() {
-            "--customers" => settings.customers = value.parse().with_context(bad)?,
-            "--orders" => settings.orders = value.parse().with_context(bad)?,
-            "--workers" => settings.workers = value.parse().with_context(bad)?,
-            "--clients" => settings.clients = value.parse().with_context(bad)?,
+    for flag in vigil_benches::flags::pairs(std::env::args().skip(1)) {
+        let flag = flag?;
+        let name = flag.name.as_str();
+        match name {
+            "--customers" => settings.customers = flag.parse()?,
+            "--orders" => settings.orders = flag.parse()?,
+            "--workers" => settings.workers = flag.parse()?,
+            "--clients" => settings.clients = flag.parse()?,
             "--duration" => {
-                let seconds: f64 = value.parse().with_context(bad)?;
-                settings.duration = Duration::try_from_secs_f64(seconds).with_context(bad)?;
+                let seconds: f64 = flag.parse()?;
+                settings.duration =
+                    Duration::try_from_secs_f64(seconds).with_context(|| flag.invalid())?;
             }
-            "--rate" => settings.rate = value.parse().with_context(bad)?,
-            "--scan-every" => settings.scan_every = value.parse().with_context(bad)?,
-            "--seed" => settings.seed = value.parse().with_context(bad)?,
-            "--out" => out = Some(PathBuf::from(value)),
+            "--rate" => settings.rate = flag.parse()?,
+            "--scan-every" => settings.scan_every = flag.parse()?,
+            "--seed" => settings.seed = flag.parse()?,
+            "--out" => out = Some(PathBuf::from(&flag.value)),
             _ => bail!(
-                "unknown flag {flag} (--customers, --orders, --workers, --clients, --duration, \
+                "unknown flag {name} (--customers, --orders, --workers, --clients, --duration, \
                  --rate, --scan-every, --seed, --out)"
             ),
         }

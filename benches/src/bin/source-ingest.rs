@@ -22,21 +22,18 @@ async fn main() -> anyhow::Result<()> {
         spacing: Duration::from_millis(50),
     };
     let mut out: Option<PathBuf> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let bad = || format!("{flag}: cannot parse {value:?}");
-        match flag.as_str() {
-            "--events" => settings.events = value.parse().with_context(bad)?,
-            "--customers" => settings.customers = value.parse().with_context(bad)?,
-            "--workers" => settings.workers = value.parse().with_context(bad)?,
-            "--rate" => settings.rate = value.parse().with_context(bad)?,
-            "--probes" => settings.probes = value.parse().with_context(bad)?,
-            "--out" => out = Some(PathBuf::from(value)),
+    for flag in vigil_benches::flags::pairs(std::env::args().skip(1)) {
+        let flag = flag?;
+        let name = flag.name.as_str();
+        match name {
+            "--events" => settings.events = flag.parse()?,
+            "--customers" => settings.customers = flag.parse()?,
+            "--workers" => settings.workers = flag.parse()?,
+            "--rate" => settings.rate = flag.parse()?,
+            "--probes" => settings.probes = flag.parse()?,
+            "--out" => out = Some(PathBuf::from(&flag.value)),
             _ => bail!(
-                "unknown flag {flag} (--events, --customers, --workers, --rate, --probes, --out)"
+                "unknown flag {name} (--events, --customers, --workers, --rate, --probes, --out)"
             ),
         }
     }
